@@ -1,0 +1,29 @@
+/* td_history.h: execution history in SQLite, shared by every kernel process that uses the same
+ * file (as IPython's history.sqlite is). Each process is one numbered session. */
+#ifndef TD_HISTORY_H
+#define TD_HISTORY_H
+
+#include <jansson.h>
+
+typedef struct td_history td_history_t;
+
+/* Opens (creating if needed) the database at path and starts a new session. NULL on failure. */
+td_history_t *td_history_open(const char *path);
+
+/* Closes the database; NULL-safe; nulls *self_p. */
+void td_history_destroy(td_history_t **self_p);
+
+/* This process's session number. */
+int td_history_session(const td_history_t *self);
+
+/* Records cell `line` of this session with its input and text/plain output (may be NULL).
+ * Returns 0 or TD_EINVAL when SQLite refuses. */
+int td_history_add(td_history_t *self, int line, const char *input, const char *output);
+
+/* history_reply "history" arrays: entries [session, line, input] or [session, line, [in, out]]
+ * when output is 1. New references (an empty array on error). */
+json_t *td_history_tail(td_history_t *self, int n, int output);
+json_t *td_history_range(td_history_t *self, int session, int start, int stop, int output);
+json_t *td_history_search(td_history_t *self, const char *pattern, int n, int unique, int output);
+
+#endif
