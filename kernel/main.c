@@ -119,7 +119,7 @@ static void s_data_dir(char *out, size_t cap)
         snprintf(out, cap, "%s/.local/share/jupyter", home && *home ? home : "/tmp");
 }
 
-static td_history_t *s_open_history(void)
+static td_history_t *s_new_history(void)
 {
     const char *off = getenv("TANDEM_HISTORY");
     if (off && strcmp(off, "off") == 0)
@@ -132,10 +132,7 @@ static td_history_t *s_open_history(void)
         return NULL;
     }
     snprintf(path, sizeof path, "%s/tandem/history.sqlite", dir);
-    td_history_t *h = td_history_open(path);
-    if (h == NULL)
-        TD_LOG(TD_LOG_WARN, "kernel", "history disabled: cannot open %s", path);
-    return h;
+    return td_history_new(path);
 }
 
 static int s_copy_file(const char *from, const char *to)
@@ -275,7 +272,7 @@ int main(int argc, char **argv)
         return 1;
     }
     td_env_t env = {s_now_us, s_random, NULL};
-    td_history_t *history = s_open_history();
+    td_history_t *history = s_new_history();
     td_kserver_t *server = td_kserver_new(&cf, &env, &td_lua_interp, history);
     td_connfile_fini(&cf);
     if (server == NULL) {

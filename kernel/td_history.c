@@ -1,6 +1,8 @@
 /* td_history.c: IPython-style history. Table history(session, line, source, output) keyed by
  * (session, line); table sessions hands out one increasing number per process. WAL mode with a
- * busy timeout lets several kernels share one file. Queries return entries in execution order. */
+ * busy timeout lets several kernels share one file. Queries return entries in execution order.
+ * The file is opened lazily; if it cannot be, every call fails softly (empty replies) and the
+ * kernel runs on without history. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include "td_history.h"
 
 struct td_history {
+    char *path;
+    int failed; /* opening failed once: do not retry on every cell */
     sqlite3 *db;
     sqlite3_stmt *insert;
     int session;
@@ -23,12 +27,24 @@ static const char *s_schema =
     " PRIMARY KEY (session, line));"
     "CREATE INDEX IF NOT EXISTS history_source ON history(source);";
 
-td_history_t *td_history_open(const char *path)
+td_history_t *td_history_new(const char *path)
 {
     td_history_t *self = calloc(1, sizeof *self);
-    if (self == NULL)
+    if (self == NULL || (self->path = strdup(path)) == NULL) {
+        free(self);
         return NULL;
-    if (sqlite3_open(path, &self->db) != SQLITE_OK)
+    }
+    return self;
+}
+
+/* Opens the database and takes a session number on first use. 0, or TD_EINVAL. */
+static int s_open(td_history_t *self)
+{
+    if (self->db != NULL && self->insert != NULL)
+        return 0;
+    if (self->failed)
+        return TD_EINVAL;
+    if (sqlite3_open(self->path, &self->db) != SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(self->db, 2000);
     if (sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK)
@@ -40,10 +56,12 @@ td_history_t *td_history_open(const char *path)
     if (sqlite3_prepare_v2(self->db, "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?)", -1,
                            &self->insert, NULL) != SQLITE_OK)
         goto fail;
-    return self;
+    return 0;
 fail:
-    td_history_destroy(&self);
-    return NULL;
+    sqlite3_close(self->db);
+    self->db = NULL;
+    self->failed = 1;
+    return TD_EINVAL;
 }
 
 void td_history_destroy(td_history_t **self_p)
@@ -53,17 +71,20 @@ void td_history_destroy(td_history_t **self_p)
     td_history_t *self = *self_p;
     sqlite3_finalize(self->insert);
     sqlite3_close(self->db);
+    free(self->path);
     free(self);
     *self_p = NULL;
 }
 
-int td_history_session(const td_history_t *self)
+int td_history_session(td_history_t *self)
 {
-    return self->session;
+    return s_open(self) == 0 ? self->session : TD_EINVAL;
 }
 
 int td_history_add(td_history_t *self, int line, const char *input, const char *output)
 {
+    if (s_open(self) != 0)
+        return TD_EINVAL;
     sqlite3_stmt *st = self->insert;
     sqlite3_bind_int(st, 1, self->session);
     sqlite3_bind_int(st, 2, line);
@@ -96,7 +117,7 @@ static json_t *s_collect(sqlite3_stmt *st, int output)
 static sqlite3_stmt *s_prepare(td_history_t *self, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (s_open(self) != 0 || sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
         return NULL;
     return st;
 }
@@ -115,7 +136,7 @@ json_t *td_history_range(td_history_t *self, int session, int start, int stop, i
 {
     /* 0 means this session and negative numbers count back from it, as IPython does. */
     if (session <= 0)
-        session += self->session;
+        session += td_history_session(self);
     sqlite3_stmt *st = s_prepare(self, "SELECT session, line, source, output FROM history "
                                        "WHERE session = ? AND line >= ? AND (? OR line < ?) "
                                        "ORDER BY line");

@@ -5,16 +5,20 @@
 
 #include <jansson.h>
 
+#include "td/td_error.h"
+
 typedef struct td_history td_history_t;
 
-/* Opens (creating if needed) the database at path and starts a new session. NULL on failure. */
-td_history_t *td_history_open(const char *path);
+/* Creates a history stored at path. The database is opened (and created) on first use, when this
+ * process's session number is taken, so a kernel that never runs code never touches it. NULL on
+ * OOM; caller owns. */
+td_history_t *td_history_new(const char *path);
 
 /* Closes the database; NULL-safe; nulls *self_p. */
 void td_history_destroy(td_history_t **self_p);
 
-/* This process's session number. */
-int td_history_session(const td_history_t *self);
+/* This process's session number, or TD_EINVAL when the database cannot be opened. */
+int td_history_session(td_history_t *self);
 
 /* Records cell `line` of this session with its input and text/plain output (may be NULL).
  * Returns 0 or TD_EINVAL when SQLite refuses. */

@@ -1,75 +1,71 @@
-/* td_hmac.c: HMAC (RFC 2104) over OpenSSL's EVP digests. The key is absorbed once into two digest
- * states (key^ipad and key^opad); each signature copies those states, so signing costs two digest
+/* td_hmac.c: HMAC (RFC 2104) over td_sha. The key is absorbed once into two digest states
+ * (key ^ ipad and key ^ opad); each signature copies those states, so signing costs two digest
  * finalisations and no key schedule. The states are never written after td_hmac_new, which makes
- * concurrent signing from several threads safe. Comparison is constant time (CRYPTO_memcmp). */
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+ * concurrent signing from several threads safe. Verification compares in constant time. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "td/td_error.h"
 #include "td/td_hmac.h"
+#include "td/td_sha.h"
 
 struct td_hmac {
-    const EVP_MD *md;
-    EVP_MD_CTX *inner; /* digest state after key ^ ipad; NULL when disabled */
-    EVP_MD_CTX *outer; /* digest state after key ^ opad */
-    int hexlen;
+    int enabled;
+    td_sha_t inner; /* state after key ^ ipad */
+    td_sha_t outer; /* state after key ^ opad */
 };
 
-static const EVP_MD *s_digest(const char *scheme)
+static int s_kind(const char *scheme, td_sha_kind_t *kind)
 {
     if (scheme == NULL || strcmp(scheme, "hmac-sha256") == 0)
-        return EVP_sha256();
-    if (strcmp(scheme, "hmac-sha512") == 0)
-        return EVP_sha512();
-    if (strcmp(scheme, "hmac-md5") == 0)
-        return EVP_md5();
-    return NULL;
+        *kind = TD_SHA256;
+    else if (strcmp(scheme, "hmac-sha512") == 0)
+        *kind = TD_SHA512;
+    else
+        return TD_EINVAL;
+    return 0;
 }
 
-static EVP_MD_CTX *s_padded_state(const EVP_MD *md, const uint8_t *key, size_t len, uint8_t pad)
+/* Wipes secrets in a way the compiler may not elide. */
+static void s_wipe(void *p, size_t n)
 {
-    uint8_t block[128];
-    size_t bs = (size_t)EVP_MD_get_block_size(md);
-    memset(block, pad, bs);
-    for (size_t i = 0; i < len; i++)
-        block[i] ^= key[i];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, block, bs) != 1))
-        EVP_MD_CTX_free(ctx), ctx = NULL;
-    OPENSSL_cleanse(block, sizeof block);
-    return ctx;
+    volatile uint8_t *v = p;
+    while (n--)
+        *v++ = 0;
 }
 
 td_hmac_t *td_hmac_new(const char *scheme, const uint8_t *key, size_t key_len)
 {
-    const EVP_MD *md = s_digest(scheme);
-    if (md == NULL)
+    td_sha_kind_t kind;
+    if (s_kind(scheme, &kind) != 0)
         return NULL;
     td_hmac_t *self = calloc(1, sizeof *self);
     if (self == NULL)
         return NULL;
-    self->md = md;
-    self->hexlen = 2 * EVP_MD_get_size(md);
+    td_sha_init(&self->inner, kind);
+    td_sha_init(&self->outer, kind);
     if (key_len == 0)
         return self;
-    /* Keys longer than a block are hashed first, as RFC 2104 requires. */
-    uint8_t hashed[EVP_MAX_MD_SIZE];
-    unsigned hlen = 0;
-    if (key_len > (size_t)EVP_MD_get_block_size(md)) {
-        if (EVP_Digest(key, key_len, hashed, &hlen, md, NULL) != 1) {
-            free(self);
-            return NULL;
-        }
+    self->enabled = 1;
+    size_t bs = td_sha_block(kind);
+    uint8_t block[TD_SHA_BLOCK_MAX] = {0}, hashed[TD_SHA512_LEN];
+    if (key_len > bs) { /* long keys are hashed first, as RFC 2104 requires */
+        td_sha_t s;
+        td_sha_init(&s, kind);
+        td_sha_update(&s, key, key_len);
+        td_sha_final(&s, hashed);
         key = hashed;
-        key_len = hlen;
+        key_len = td_sha_size(kind);
     }
-    self->inner = s_padded_state(md, key, key_len, 0x36);
-    self->outer = s_padded_state(md, key, key_len, 0x5c);
-    OPENSSL_cleanse(hashed, sizeof hashed);
-    if (self->inner == NULL || self->outer == NULL)
-        td_hmac_destroy(&self);
+    memcpy(block, key, key_len);
+    for (size_t i = 0; i < bs; i++)
+        block[i] ^= 0x36;
+    td_sha_update(&self->inner, block, bs);
+    for (size_t i = 0; i < bs; i++)
+        block[i] ^= 0x36 ^ 0x5c;
+    td_sha_update(&self->outer, block, bs);
+    s_wipe(block, sizeof block);
+    s_wipe(hashed, sizeof hashed);
     return self;
 }
 
@@ -77,33 +73,14 @@ void td_hmac_destroy(td_hmac_t **self_p)
 {
     if (self_p == NULL || *self_p == NULL)
         return;
-    td_hmac_t *self = *self_p;
-    EVP_MD_CTX_free(self->inner);
-    EVP_MD_CTX_free(self->outer);
-    free(self);
+    s_wipe(*self_p, sizeof **self_p);
+    free(*self_p);
     *self_p = NULL;
 }
 
 int td_hmac_disabled(const td_hmac_t *self)
 {
-    return self->inner == NULL;
-}
-
-/* Computes the raw MAC into mac; returns its length or TD_ENOMEM. */
-static int s_mac(const td_hmac_t *self, const td_bytes_t *parts, size_t nparts,
-                 uint8_t mac[EVP_MAX_MD_SIZE])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned len = 0;
-    int ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, self->inner) == 1;
-    for (size_t i = 0; ok && i < nparts; i++)
-        ok = EVP_DigestUpdate(ctx, parts[i].data, parts[i].len) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, mac, &len) == 1;
-    ok = ok && EVP_MD_CTX_copy_ex(ctx, self->outer) == 1;
-    ok = ok && EVP_DigestUpdate(ctx, mac, len) == 1;
-    ok = ok && EVP_DigestFinal_ex(ctx, mac, &len) == 1;
-    EVP_MD_CTX_free(ctx);
-    return ok ? (int)len : TD_ENOMEM;
+    return !self->enabled;
 }
 
 int td_hmac_sign(const td_hmac_t *self, const td_bytes_t *parts, size_t nparts,
@@ -111,30 +88,37 @@ int td_hmac_sign(const td_hmac_t *self, const td_bytes_t *parts, size_t nparts,
 {
     static const char hex[] = "0123456789abcdef";
     out[0] = '\0';
-    if (td_hmac_disabled(self))
+    if (!self->enabled)
         return 0;
-    uint8_t mac[EVP_MAX_MD_SIZE];
-    int len = s_mac(self, parts, nparts, mac);
-    if (len < 0)
-        return len;
-    for (int i = 0; i < len; i++) {
+    uint8_t mac[TD_SHA512_LEN];
+    td_sha_t s = self->inner;
+    for (size_t i = 0; i < nparts; i++)
+        td_sha_update(&s, parts[i].data, parts[i].len);
+    td_sha_final(&s, mac);
+    size_t len = td_sha_size(s.kind);
+    s = self->outer;
+    td_sha_update(&s, mac, len);
+    td_sha_final(&s, mac);
+    for (size_t i = 0; i < len; i++) {
         out[2 * i] = hex[mac[i] >> 4];
         out[2 * i + 1] = hex[mac[i] & 15];
     }
     out[2 * len] = '\0';
-    return 2 * len;
+    return (int)(2 * len);
 }
 
 int td_hmac_verify(const td_hmac_t *self, const td_bytes_t *parts, size_t nparts, td_bytes_t sig)
 {
-    if (td_hmac_disabled(self))
+    if (!self->enabled)
         return 0;
     char expect[TD_HMAC_HEX_MAX + 1];
     int len = td_hmac_sign(self, parts, nparts, expect);
-    if (len < 0)
-        return len;
-    /* The length is public (it depends only on the scheme), so checking it first leaks nothing. */
-    if (sig.len != (size_t)len || CRYPTO_memcmp(expect, sig.data, sig.len) != 0)
+    /* The length is public (it depends only on the scheme), so checking it first leaks nothing;
+     * the bytes are compared without an early exit. */
+    if (sig.len != (size_t)len)
         return TD_EBADSIG;
-    return 0;
+    uint8_t diff = 0;
+    for (size_t i = 0; i < sig.len; i++)
+        diff |= (uint8_t)(expect[i] ^ sig.data[i]);
+    return diff == 0 ? 0 : TD_EBADSIG;
 }

@@ -661,6 +661,166 @@ int td_lib0_dec_any_json(td_lib0_dec_t *d, json_t **out)
     return s_any_json(d, 0, out);
 }
 
+/* ---- canonical re-encoding -------------------------------------------------------------------- */
+
+typedef struct s_canon_entry {
+    td_bytes_t key;
+    size_t vstart, vend; /* the value's span in the decoder's input */
+    size_t order;        /* position of the key's first occurrence */
+    uint64_t idx;        /* array-index value when is_idx */
+    bool is_idx, dead;
+} s_canon_entry_t;
+
+static int s_canon_key_cmp(const void *a, const void *b)
+{
+    const s_canon_entry_t *x = a, *y = b;
+    size_t n = x->key.len < y->key.len ? x->key.len : y->key.len;
+    int c = memcmp(x->key.data, y->key.data, n);
+    if (c != 0)
+        return c;
+    if (x->key.len != y->key.len)
+        return x->key.len < y->key.len ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Final order: array-index keys ascending, then the others by first occurrence. */
+static int s_canon_js_cmp(const void *a, const void *b)
+{
+    const s_canon_entry_t *x = a, *y = b;
+    if (x->is_idx != y->is_idx)
+        return x->is_idx ? -1 : 1;
+    if (x->is_idx)
+        return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static bool s_js_index_bytes(td_bytes_t k, uint64_t *out)
+{
+    char buf[11];
+    if (k.len == 0 || k.len > 10)
+        return false;
+    memcpy(buf, k.data, k.len);
+    buf[k.len] = 0;
+    return strlen(buf) == k.len && s_js_index_key(buf, out);
+}
+
+static int s_canon(td_lib0_dec_t *d, td_lib0_enc_t *e, int depth);
+
+static int s_canon_object(td_lib0_dec_t *d, td_lib0_enc_t *e, int depth)
+{
+    uint64_t n;
+    int rc = s_read_count(d, 2, &n);
+    if (rc != 0)
+        return rc;
+    s_canon_entry_t *ents = n ? calloc((size_t)n, sizeof *ents) : NULL;
+    if (n && ents == NULL)
+        return s_nomem(d);
+    for (uint64_t k = 0; k < n && rc == 0; k++) {
+        s_canon_entry_t *en = &ents[k];
+        if ((rc = td_lib0_dec_string(d, &en->key)) != 0)
+            break;
+        en->vstart = d->pos;
+        if ((rc = s_any_skip(d, depth + 1)) != 0)
+            break;
+        en->vend = d->pos;
+        en->order = (size_t)k;
+        en->is_idx = s_js_index_bytes(en->key, &en->idx);
+    }
+    size_t live = (size_t)n;
+    if (rc == 0 && n > 1) {
+        /* A repeated key keeps its first position and takes its last value, as in JS. */
+        qsort(ents, (size_t)n, sizeof *ents, s_canon_key_cmp);
+        for (size_t k = 0; k + 1 < n; k++) {
+            s_canon_entry_t *a = &ents[k], *b = &ents[k + 1];
+            if (a->key.len == b->key.len && memcmp(a->key.data, b->key.data, a->key.len) == 0) {
+                b->order = a->order;
+                a->dead = true;
+                live--;
+            }
+        }
+        qsort(ents, (size_t)n, sizeof *ents, s_canon_js_cmp);
+    }
+    if (rc == 0) {
+        td_lib0_write_u8(e, TD_LIB0_ANY_OBJECT);
+        td_lib0_write_varuint(e, live);
+        for (size_t k = 0; k < n && rc == 0; k++) {
+            if (ents[k].dead)
+                continue;
+            td_lib0_write_string(e, (const char *)ents[k].key.data, ents[k].key.len);
+            td_lib0_dec_t sub = *d;
+            sub.pos = ents[k].vstart;
+            sub.len = ents[k].vend;
+            rc = s_canon(&sub, e, depth + 1);
+        }
+    }
+    free(ents);
+    return rc ? rc : e->err;
+}
+
+static int s_canon(td_lib0_dec_t *d, td_lib0_enc_t *e, int depth)
+{
+    if (depth > TD_LIB0_ANY_MAX_DEPTH)
+        return s_fail(d, "any value nested too deeply");
+    size_t start = d->pos;
+    uint8_t tag = 0;
+    int rc = td_lib0_dec_u8(d, &tag);
+    if (rc != 0)
+        return rc;
+    switch (tag) {
+    case TD_LIB0_ANY_INT: {
+        bool nz = false;
+        int64_t i = 0;
+        ssize_t r = td_lib0_read_varint(d->data + d->pos, d->len - d->pos, &i, &nz);
+        if (r < 0)
+            return td_lib0_dec_varint(d, &i); /* records the error */
+        d->pos += (size_t)r;
+        td_lib0_write_any_number(e, nz ? -0.0 : (double)i);
+        break;
+    }
+    case TD_LIB0_ANY_FLOAT32: {
+        float f = 0;
+        if ((rc = td_lib0_dec_float32(d, &f)) != 0)
+            return rc;
+        td_lib0_write_any_number(e, f);
+        break;
+    }
+    case TD_LIB0_ANY_FLOAT64: {
+        double f = 0;
+        if ((rc = td_lib0_dec_float64(d, &f)) != 0)
+            return rc;
+        td_lib0_write_any_number(e, isnan(f) ? NAN : f);
+        break;
+    }
+    case TD_LIB0_ANY_ARRAY: {
+        uint64_t n;
+        if ((rc = s_read_count(d, 1, &n)) != 0)
+            return rc;
+        td_lib0_write_u8(e, TD_LIB0_ANY_ARRAY);
+        td_lib0_write_varuint(e, n);
+        for (uint64_t k = 0; k < n; k++) {
+            if ((rc = s_canon(d, e, depth + 1)) != 0)
+                return rc;
+        }
+        break;
+    }
+    case TD_LIB0_ANY_OBJECT:
+        return s_canon_object(d, e, depth);
+    default:
+        /* Everything else round-trips unchanged (strings, bytes, bigints, constants). */
+        d->pos = start;
+        if ((rc = s_any_skip(d, depth)) != 0)
+            return rc;
+        td_lib0_write_raw(e, d->data + start, d->pos - start);
+        break;
+    }
+    return e->err;
+}
+
+int td_lib0_dec_any_canon(td_lib0_dec_t *d, td_lib0_enc_t *e)
+{
+    return s_canon(d, e, 0);
+}
+
 /* ---- UTF-8 / UTF-16 --------------------------------------------------------------------------- */
 
 bool td_lib0_utf8_valid(const uint8_t *s, size_t n)

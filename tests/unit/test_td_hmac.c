@@ -76,4 +76,5 @@ void test_td_hmac(void)
     td_hmac_destroy(&h);
 
     TD_ASSERT(td_hmac_new("hmac-sha1", (const uint8_t *)"k", 1) == NULL);
+    TD_ASSERT(td_hmac_new("hmac-md5", (const uint8_t *)"k", 1) == NULL);
 }

@@ -6,6 +6,7 @@
 #include "td_error.h"
 #include "td_hmac.h"
 #include "td_msg.h"
+#include "td_sha.h"
 #include "td_stamp.h"
 #include "td_types.h"
 #include "td_wire.h"

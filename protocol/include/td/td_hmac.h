@@ -9,7 +9,7 @@
 
 typedef struct td_hmac td_hmac_t;
 
-/* Creates a key for scheme "hmac-sha256" (also "hmac-sha512", "hmac-md5"). An empty key
+/* Creates a key for scheme "hmac-sha256" (also "hmac-sha512"). An empty key
  * disables signing: signatures are "" and verification accepts anything. NULL on unknown scheme
  * or OOM; caller owns. */
 TD_EXPORT td_hmac_t *td_hmac_new(const char *scheme, const uint8_t *key, size_t key_len);

@@ -123,6 +123,13 @@ TD_EXPORT int td_lib0_dec_any_skip(td_lib0_dec_t *d);
  * infinities -> null, Uint8Array -> array of byte values. 0, TD_EPROTO or TD_ENOMEM. */
 TD_EXPORT int td_lib0_dec_any_json(td_lib0_dec_t *d, json_t **out);
 
+/* Reads one `any` value and writes it to e the way lib0 would after a JS round trip (readAny then
+ * writeAny): numbers re-tagged by value (an integral float64 becomes tag 125), NaN as the canonical
+ * float64 NaN, duplicate object keys collapsed (last value, first position), keys in JS order.
+ * yjs re-encodes Any content this way whenever it writes a document or a merged update.
+ * 0, TD_EPROTO (malformed input, recorded in d->err) or TD_ENOMEM. */
+TD_EXPORT int td_lib0_dec_any_canon(td_lib0_dec_t *d, td_lib0_enc_t *e);
+
 /* ---- UTF-8 / UTF-16 --------------------------------------------------------------------------- */
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
