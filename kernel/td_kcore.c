@@ -356,6 +356,14 @@ static json_t *s_user_expressions(td_kcore_t *self, json_t *exprs)
     return out;
 }
 
+/* Hands the collected payload to a reply (new reference) and starts an empty one. */
+static json_t *s_take_payload(td_kcore_t *self)
+{
+    json_t *p = self->payload;
+    self->payload = json_array();
+    return p;
+}
+
 static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch, td_msg_t *req)
 {
     json_t *c = td_msg_content(req);
@@ -389,22 +397,22 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
         if (res.data && !silent) {
             text = json_string_value(json_object_get(res.data, "text/plain"));
             s_publish(self, req, "execute_result",
-                      json_pack("{s:i, s:O, s:O}", "execution_count", n, "data", res.data,
-                                "metadata", res.metadata ? res.metadata : json_object()));
+                      json_pack("{s:i, s:O, s:o}", "execution_count", n, "data", res.data,
+                                "metadata", res.metadata ? json_incref(res.metadata) : json_object()));
         }
         json_t *ue = json_object_get(c, "user_expressions");
-        reply = json_pack("{s:s, s:i, s:O, s:o}", "status", "ok", "execution_count", n, "payload",
-                          self->payload, "user_expressions",
+        reply = json_pack("{s:s, s:i, s:o, s:o}", "status", "ok", "execution_count", n, "payload",
+                          s_take_payload(self), "user_expressions",
                           json_is_object(ue) ? s_user_expressions(self, ue) : json_object());
     } else {
         json_t *tb = res.traceback ? res.traceback : json_array();
         if (!silent)
             s_publish(self, req, "error", json_pack("{s:s, s:s, s:O}", "ename", res.ename ? res.ename : "Error",
                                                     "evalue", res.evalue ? res.evalue : "", "traceback", tb));
-        reply = json_pack("{s:s, s:i, s:s, s:s, s:O, s:O, s:{}}", "status", "error",
+        reply = json_pack("{s:s, s:i, s:s, s:s, s:O, s:o, s:{}}", "status", "error",
                           "execution_count", n, "ename", res.ename ? res.ename : "Error", "evalue",
-                          res.evalue ? res.evalue : "", "traceback", tb, "payload", self->payload,
-                          "user_expressions");
+                          res.evalue ? res.evalue : "", "traceback", tb, "payload",
+                          s_take_payload(self), "user_expressions");
         if (tb != res.traceback)
             json_decref(tb);
         self->abort_queued = s_bool(c, "stop_on_error", 1);
@@ -413,7 +421,6 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
     s_reply(self, io, ch, req, "execute_reply", reply);
     if (store && self->history)
         td_history_add(self->history, n, code, text);
-    json_array_clear(self->payload);
     td_exec_result_fini(&res);
     self->silent = 0;
 }
