@@ -439,7 +439,10 @@ static void s_complete_like(td_kcore_t *self, const td_kcore_io_t *io, td_channe
 {
     if (body == NULL)
         body = json_object();
-    json_object_set_new(body, "status", json_string("ok"));
+    /* is_complete_reply's status is the verdict itself (complete, incomplete, ...); every other
+     * reply here reports "ok". */
+    if (json_object_get(body, "status") == NULL)
+        json_object_set_new(body, "status", json_string("ok"));
     s_reply(self, io, ch, req, reply_type, body);
 }
 

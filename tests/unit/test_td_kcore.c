@@ -82,7 +82,7 @@ static json_t *s_echo_inspect(td_interp_t *self, const char *code, int pos, int 
 
 static json_t *s_echo_is_complete(td_interp_t *self, const char *code)
 {
-    return json_pack("{s:s}", "status", "complete");
+    return json_pack("{s:s, s:s}", "status", "incomplete", "indent", "  ");
 }
 
 static void s_echo_interrupt(td_interp_t *self)
@@ -349,6 +349,11 @@ void test_td_kcore(void)
     /* Completion gets a status; shutdown replies, republishes and sets the flag. */
     sent = s_run(core, s_req("complete_request", json_pack("{s:s, s:i}", "code", "ec", "cursor_pos", 2)), NULL);
     TD_ASSERT_STR_EQ(json_string_value(json_object_get(s_content(sent, 1), "status")), "ok");
+    /* is_complete keeps the backend's verdict as its status. */
+    sent = s_run(core, s_req("is_complete_request", json_pack("{s:s}", "code", "for")), NULL);
+    TD_ASSERT_STR_EQ(s_at(sent, 1, 1), "is_complete_reply");
+    TD_ASSERT_STR_EQ(json_string_value(json_object_get(s_content(sent, 1), "status")), "incomplete");
+    TD_ASSERT_STR_EQ(json_string_value(json_object_get(s_content(sent, 1), "indent")), "  ");
     TD_ASSERT_EQ(td_kcore_shutdown_requested(core), 0);
     sent = s_run(core, s_req("shutdown_request", json_pack("{s:b}", "restart", 1)), NULL);
     static const char *sd[] = {"iopub:status", "shell:shutdown_reply", "iopub:shutdown_reply",
