@@ -565,8 +565,32 @@ static void s_dispatch(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t c
     }
 }
 
+/* The requests found queued on shell when an execute failed with stop_on_error. */
+typedef struct s_backlog {
+    td_msg_t **items;
+    size_t n, cap;
+} s_backlog_t;
+
+/* Takes every request already queued on shell. Called before the failed request's idle, so a
+ * client that waits for idle before sending its next cell never has that cell aborted. */
+static void s_take_backlog(const td_kcore_io_t *io, s_backlog_t *b)
+{
+    td_msg_t *next = NULL;
+    while (io->next_queued && io->next_queued(io->arg, &next) == 1) {
+        if (b->n == b->cap) {
+            size_t cap = b->cap ? 2 * b->cap : 16;
+            td_msg_t **grown = realloc(b->items, cap * sizeof *grown);
+            if (grown == NULL)
+                abort();
+            b->items = grown;
+            b->cap = cap;
+        }
+        b->items[b->n++] = next;
+    }
+}
+
 static void s_handle_one(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch, td_msg_t *req,
-                         int abort)
+                         int abort, s_backlog_t *backlog)
 {
     TD_LOG(TD_LOG_DEBUG, "kernel.core", "%s %s (msg_id %s)", td_channel_name(ch), td_msg_type(req),
            td_msg_id(req));
@@ -583,6 +607,9 @@ static void s_handle_one(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t
         s_set_parent(self, NULL);
         self->io = NULL;
     }
+    if (self->abort_queued && backlog)
+        s_take_backlog(io, backlog);
+    self->abort_queued = 0;
     s_status(self, req, "idle");
 }
 
@@ -592,20 +619,15 @@ void td_kcore_handle(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch,
     *msg_p = NULL;
     if (req == NULL)
         return;
-    s_handle_one(self, io, ch, req, 0);
+    /* stop_on_error: every execute already queued behind a failed one is aborted with its own
+     * busy/reply/idle; other requests in that backlog are still served, in order. */
+    s_backlog_t backlog = {0};
+    s_handle_one(self, io, ch, req, 0, ch == TD_CH_SHELL ? &backlog : NULL);
     td_msg_destroy(&req);
-    /* stop_on_error: every execute already queued behind a failed one is aborted; other requests
-     * in that queue are still served, in order. */
-    while (ch == TD_CH_SHELL && self->abort_queued && io->next_queued) {
-        td_msg_t *next = NULL;
-        if (io->next_queued(io->arg, &next) != 1)
-            break;
-        int is_exec = strcmp(td_msg_type(next), "execute_request") == 0;
-        int keep = self->abort_queued;
-        self->abort_queued = 0;
-        s_handle_one(self, io, ch, next, is_exec);
-        self->abort_queued = keep;
-        td_msg_destroy(&next);
+    for (size_t i = 0; i < backlog.n; i++) {
+        int is_exec = strcmp(td_msg_type(backlog.items[i]), "execute_request") == 0;
+        s_handle_one(self, io, ch, backlog.items[i], is_exec, NULL);
+        td_msg_destroy(&backlog.items[i]);
     }
-    self->abort_queued = 0;
+    free(backlog.items);
 }
