@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libzmq3-dev libczmq-dev libjansson-dev liblua5.4-dev lua5.4 libsqlite3-dev uuid-dev libssl-dev
-  libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
+  libuv1-dev libwebsockets-dev libwebsockets-evlib-uv nodejs
   python3-jupyter-client python3-jupyter-kernel-test python3-nbclient python3-nbformat
   jupyter-console python3-ipykernel python3-jupyter-server jupyter-notebook python3-zmq
 )
@@ -16,6 +16,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm: the node tests need it. Debian's npm package conflicts with NodeSource's nodejs (which bundles
+# npm), so it is only added when no npm is present.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

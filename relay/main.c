@@ -1,0 +1,304 @@
+/* main.c: tandem-relay, a Jupyter Server for kernels shared among many users. This file is the
+ * thin shell: command line and config file, the state directory, the token, the uv loop with
+ * libwebsockets and ZMQ on it, signals, and an orderly exit (kernels shut down, lws context torn
+ * down by a timer that calls lws_context_destroy until lws nulls it, then the loop drains). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "td_log.h"
+#include "td_relay.h"
+
+#ifndef TD_PREFIX_SHARE
+#define TD_PREFIX_SHARE "/usr/local/share/jupyter"
+#endif
+
+static int64_t s_now_us(void *arg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void s_random(void *arg, uint8_t *out, size_t n)
+{
+    while (n) {
+        ssize_t got = getrandom(out, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            abort(); /* no randomness means no safe ids or keys */
+        }
+        out += got, n -= (size_t)got;
+    }
+}
+
+int64_t td_relay_now(td_relay_t *r)
+{
+    return s_now_us(NULL);
+}
+
+td_kspecs_t *td_relay_kspecs(td_relay_t *r)
+{
+    return td_kspecs_new((const char *const *)r->data_dirs, r->ndata_dirs);
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: tandem-relay [--root DIR] [--ip ADDR] [--port N] [--token TOKEN]\n"
+               "                    [--users FILE] [--config FILE] [--allow-origin ORIGIN]\n"
+               "                    [--log-level debug|info|warn|error]\n");
+}
+
+static char *s_slurp(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > max) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int s_mkdir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+        return 0;
+    fprintf(stderr, "tandem-relay: cannot create %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+typedef struct {
+    const char *root, *ip, *token, *users, *config, *allow_origin, *log_level;
+    int port;
+    double offline_grace_s;
+    long long max_ws_message, max_send_queue, max_offline_bytes;
+} s_opts_t;
+
+/* Reads --config FILE: a JSON object whose keys are the long options (and a few tunables). The
+ * command line wins over the file. */
+static int s_load_config(s_opts_t *o, json_t **keep)
+{
+    size_t len;
+    char *text = s_slurp(o->config, 1 << 20, &len);
+    json_t *cfg = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    if (!json_is_object(cfg)) {
+        fprintf(stderr, "tandem-relay: %s is not a JSON object\n", o->config);
+        json_decref(cfg);
+        return -1;
+    }
+    const char *s;
+    if (!o->root && (s = json_string_value(json_object_get(cfg, "root"))))
+        o->root = s;
+    if (!o->ip && (s = json_string_value(json_object_get(cfg, "ip"))))
+        o->ip = s;
+    if (!o->token && (s = json_string_value(json_object_get(cfg, "token"))))
+        o->token = s;
+    if (!o->users && (s = json_string_value(json_object_get(cfg, "users"))))
+        o->users = s;
+    if (!o->allow_origin && (s = json_string_value(json_object_get(cfg, "allow_origin"))))
+        o->allow_origin = s;
+    if (!o->log_level && (s = json_string_value(json_object_get(cfg, "log_level"))))
+        o->log_level = s;
+    json_t *v;
+    if (o->port < 0 && json_is_integer(v = json_object_get(cfg, "port")))
+        o->port = (int)json_integer_value(v);
+    if (json_is_number(v = json_object_get(cfg, "offline_grace_seconds")))
+        o->offline_grace_s = json_number_value(v);
+    if (json_is_integer(v = json_object_get(cfg, "max_ws_message")))
+        o->max_ws_message = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(cfg, "max_send_queue")))
+        o->max_send_queue = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(cfg, "max_offline_bytes")))
+        o->max_offline_bytes = json_integer_value(v);
+    *keep = cfg;
+    return 0;
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------- */
+
+static uv_signal_t s_sigterm, s_sigint;
+static uv_timer_t s_tick;
+static td_relay_t s_relay;
+
+static void s_on_tick(uv_timer_t *t)
+{
+    td_relay_t *r = &s_relay;
+    if (r->kernels)
+        return; /* kernels are still going; their kill timers bound this */
+    if (r->ctx) {
+        lws_context_destroy(r->ctx); /* lws nulls r->ctx (pcontext) when teardown is complete */
+        return;
+    }
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)&s_tick, NULL);
+    uv_close((uv_handle_t *)&s_sigterm, NULL);
+    uv_close((uv_handle_t *)&s_sigint, NULL);
+}
+
+static void s_on_signal(uv_signal_t *h, int sig)
+{
+    td_relay_t *r = &s_relay;
+    if (r->shutting_down)
+        return;
+    TD_LOG(TD_LOG_INFO, "relay", "signal %d: shutting down", sig);
+    r->shutting_down = 1;
+    td_kernel_shutdown_all(r);
+    uv_timer_start(&s_tick, s_on_tick, 0, 50);
+}
+
+int main(int argc, char **argv)
+{
+    s_opts_t o = {.port = -1, .offline_grace_s = -1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name, field)                                                                           \
+    if (strcmp(a, name) == 0 && v) {                                                               \
+        o.field = v;                                                                               \
+        i++;                                                                                       \
+        continue;                                                                                  \
+    }
+        OPT("--root", root)
+        OPT("--ip", ip)
+        OPT("--token", token)
+        OPT("--users", users)
+        OPT("--config", config)
+        OPT("--allow-origin", allow_origin)
+        OPT("--log-level", log_level)
+#undef OPT
+        if (strcmp(a, "--port") == 0 && v) {
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*end || p < 0 || p > 65535) {
+                fprintf(stderr, "tandem-relay: bad port %s\n", v);
+                return 2;
+            }
+            o.port = (int)p;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            s_usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("tandem-relay %s\n", TD_VERSION);
+            return 0;
+        }
+        s_usage(stderr);
+        return 2;
+    }
+    json_t *cfg = NULL;
+    if (o.config && s_load_config(&o, &cfg) != 0)
+        return 2;
+    td_log_level = TD_LOG_INFO;
+    td_log_set_level(o.log_level ? o.log_level : getenv("TANDEM_LOG"));
+    signal(SIGPIPE, SIG_IGN);
+
+    td_relay_t *r = &s_relay;
+    r->env = (td_env_t){s_now_us, s_random, NULL};
+    r->started_us = r->last_activity_us = s_now_us(NULL);
+    r->max_ws_message = o.max_ws_message > 0 ? (size_t)o.max_ws_message : 64u << 20;
+    r->max_send_queue = o.max_send_queue > 0 ? (size_t)o.max_send_queue : 64u << 20;
+    r->max_offline_bytes = o.max_offline_bytes > 0 ? (size_t)o.max_offline_bytes : 16u << 20;
+    r->offline_grace_ms = o.offline_grace_s >= 0 ? (uint64_t)(o.offline_grace_s * 1000) : 60000;
+    r->allow_origin = o.allow_origin;
+
+    char real[PATH_MAX], path[PATH_MAX + 32];
+    struct stat st;
+    if (!realpath(o.root ? o.root : ".", real) || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "tandem-relay: root %s is not a directory\n", o.root ? o.root : ".");
+        return 2;
+    }
+    r->root = strdup(real);
+    snprintf(path, sizeof path, "%s/.tandem", real);
+    r->state_dir = strdup(path);
+    snprintf(path, sizeof path, "%s/.tandem/runtime", real);
+    r->runtime_dir = strdup(path);
+    if (s_mkdir(r->state_dir) != 0 || s_mkdir(r->runtime_dir) != 0)
+        return 1;
+
+    char token[128];
+    if (o.token && *o.token) {
+        snprintf(token, sizeof token, "%s", o.token);
+    } else {
+        uint8_t raw[24];
+        s_random(NULL, raw, sizeof raw);
+        for (size_t i = 0; i < sizeof raw; i++)
+            sprintf(token + 2 * i, "%02x", raw[i]);
+    }
+    r->auth = td_auth_new(token);
+    if (o.users) {
+        size_t len;
+        char *text = s_slurp(o.users, 4 << 20, &len);
+        td_error_t err = {0};
+        if (!text || td_auth_load_users(r->auth, text, len, &err) != 0) {
+            fprintf(stderr, "tandem-relay: users file %s: %s\n", o.users,
+                    text ? err.text : strerror(errno));
+            free(text);
+            return 2;
+        }
+        free(text);
+    }
+    r->sessions = td_sessions_new(&r->env);
+    r->data_dirs = calloc(32, sizeof *r->data_dirs);
+    r->ndata_dirs = td_kspec_data_dirs(TD_PREFIX_SHARE, r->data_dirs, 32);
+
+    static uv_loop_t loop;
+    uv_loop_init(&loop);
+    r->loop = &loop;
+    r->zctx = zmq_ctx_new();
+    uv_signal_init(&loop, &s_sigterm);
+    uv_signal_init(&loop, &s_sigint);
+    uv_signal_start(&s_sigterm, s_on_signal, SIGTERM);
+    uv_signal_start(&s_sigint, s_on_signal, SIGINT);
+    uv_timer_init(&loop, &s_tick);
+
+    const char *ip = o.ip ? o.ip : "127.0.0.1";
+    int port = o.port >= 0 ? o.port : 8888, bound = port;
+    if (td_http_start(r, ip, port, &bound) != 0) {
+        fprintf(stderr, "tandem-relay: cannot listen on %s:%d\n", ip, port);
+        return 1;
+    }
+    TD_LOG(TD_LOG_INFO, "relay", "tandem-relay %s serving %s", TD_VERSION, r->root);
+    printf("tandem-relay %s is running at:\n    http://%s:%d/?token=%s\n", TD_VERSION, ip, bound,
+           token);
+    fflush(stdout);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* Everything is closed: kernels reaped, lws gone, our handles closed. */
+    int rc = uv_loop_close(&loop);
+    if (rc != 0)
+        TD_LOG(TD_LOG_WARN, "relay", "loop closed with handles open (%s)", uv_err_name(rc));
+    zmq_ctx_term(r->zctx);
+    td_sessions_destroy(&r->sessions);
+    td_auth_destroy(&r->auth);
+    for (size_t i = 0; i < r->ndata_dirs; i++)
+        free(r->data_dirs[i]);
+    free(r->data_dirs);
+    free(r->root);
+    free(r->state_dir);
+    free(r->runtime_dir);
+    json_decref(cfg);
+    TD_LOG(TD_LOG_INFO, "relay", "bye");
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* td_auth.h: who a request is. Tokens map to identities: the server token (--token or a random
+ * one) is the default user, and a users file adds more. Tokens are kept only as SHA-256 digests
+ * and compared in constant time against every entry. No I/O: the caller reads the users file. */
+#ifndef TD_AUTH_H
+#define TD_AUTH_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "td/td_error.h"
+
+typedef struct td_auth td_auth_t;
+
+/* One identity; fields as jupyter_server's /api/me identity (avatar_url always null). */
+typedef struct td_user {
+    char username[128];
+    char name[128];
+    char display_name[128];
+    char initials[16];
+    char color[32]; /* "" = null */
+} td_user_t;
+
+/* Creates an authenticator whose server token (non-empty) maps to a default identity. NULL on
+ * OOM or an empty token; caller owns. */
+td_auth_t *td_auth_new(const char *server_token);
+
+/* Frees it; NULL-safe; nulls *self_p. */
+void td_auth_destroy(td_auth_t **self_p);
+
+/* Adds the users of a users file: a JSON array of {"token", "username", "name"?, "display_name"?,
+ * "initials"?, "color"?}. Returns 0 or TD_EPROTO (err says which entry) / TD_ENOMEM. */
+int td_auth_load_users(td_auth_t *self, const char *text, size_t len, td_error_t *err);
+
+/* The user whose token equals token (constant time across all entries), or NULL. Borrowed. */
+const td_user_t *td_auth_check(const td_auth_t *self, const char *token);
+
+/* Extracts the token from an Authorization header value "token T" or "bearer T" (scheme case-
+ * insensitive). Returns 0, TD_ENOENT (other scheme) or TD_E2BIG. */
+int td_auth_header_token(const char *value, char *out, size_t cap);
+
+/* The identity object for /api/me; new reference. */
+json_t *td_auth_identity(const td_user_t *user);
+
+#endif

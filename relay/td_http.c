@@ -1,0 +1,1053 @@
+/* td_http.c: libwebsockets on the relay's uv loop. One callback serves both protocols: entry 0
+ * ("tandem-http") handles plain HTTP (the REST API) and legacy kernel websockets, which lws binds
+ * to it when the client offers no subprotocol; entry 1 is "v1.kernel.websocket.jupyter.org", which
+ * lws selects (and echoes) only when the client offers it.
+ *
+ * HTTP: a request is answered from LWS_CALLBACK_HTTP, or from BODY_COMPLETION when it has a body,
+ * or later (restart, delete) through a td_waiter_t that the kernel fires. Answers are written in
+ * HTTP_WRITEABLE, headers then body, one lws_write per callback. Websockets: messages are
+ * reassembled up to max_ws_message, decoded with td_kws, and passed to the client session; frames
+ * to the client wait in a bounded per-socket queue drained one per SERVER_WRITEABLE. A peer that
+ * sends garbage or falls too far behind is closed with a code and a reason; nobody else notices.
+ * Never logged: tokens, message content. */
+#include <ctype.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "td_kmodel.h"
+#include "td_log.h"
+#include "td_relay.h"
+
+#define S_MAX_BODY (16u << 20)
+#define S_MAX_FILE (8u << 20)
+
+enum { P_IDLE, P_WAITING, P_READY, P_BODY };
+
+struct td_pss {
+    struct lws *wsi;
+    td_relay_t *r;
+    int is_ws;
+    /* HTTP request */
+    int method;
+    char path[1024];
+    td_route_t route;
+    char *body;
+    size_t body_len;
+    int body_over, expect_body;
+    const td_user_t *user;
+    char origin[256];
+    /* HTTP answer */
+    int phase;
+    int status;
+    uint8_t *resp; /* LWS_PRE headroom + resp_len */
+    size_t resp_len;
+    const char *ctype;
+    char location[160];
+    int cache, preflight, cors;
+    td_waiter_t waiter;
+    /* websocket */
+    td_client_t *client;
+    char kernel_id[TD_ROUTE_ARG_MAX];
+    int v1;
+    td_oq_t q;
+    uint8_t *rx;
+    size_t rx_len, rx_cap;
+    int rx_binary, rx_paused;
+    int closing, close_code;
+    char close_reason[124];
+};
+
+static td_relay_t *s_relay(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- query, headers, auth -------------------------------------------------------------------- */
+
+/* Copies query argument key into out; the decoded fragments go through td_route_query. */
+static int s_query(struct lws *wsi, const char *key, char *out, size_t cap)
+{
+    char store[8192];
+    const char *frags[64];
+    size_t n = 0, used = 0;
+    for (int i = 0; n < 64 && used < sizeof store; i++) {
+        int len = lws_hdr_copy_fragment(wsi, store + used, (int)(sizeof store - used),
+                                        WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len < 0)
+            break;
+        frags[n++] = store + used;
+        used += (size_t)len + 1;
+    }
+    return td_route_query(frags, n, key, out, cap);
+}
+
+static void s_header(struct lws *wsi, enum lws_token_indexes tok, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (lws_hdr_total_length(wsi, tok) > 0 && lws_hdr_copy(wsi, out, (int)cap, tok) < 0)
+        out[0] = '\0';
+}
+
+static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi)
+{
+    char tok[1024], hdr[1100];
+    if (s_query(wsi, "token", tok, sizeof tok) == 0 && tok[0])
+        return td_auth_check(r->auth, tok);
+    s_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof hdr);
+    if (td_auth_header_token(hdr, tok, sizeof tok) == 0)
+        return td_auth_check(r->auth, tok);
+    return NULL;
+}
+
+/* Websocket Origin rule (jupyter_server): no Origin is fine; else its host must equal Host. */
+static int s_origin_ok(struct lws *wsi, const char *allow_origin)
+{
+    char origin[256], host[256];
+    s_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof origin);
+    if (!origin[0])
+        return 1;
+    if (allow_origin && (strcmp(allow_origin, "*") == 0 || strcmp(allow_origin, origin) == 0))
+        return 1;
+    s_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    const char *o = strstr(origin, "://");
+    o = o ? o + 3 : origin;
+    return host[0] && strcasecmp(o, host) == 0;
+}
+
+/* ---- HTTP answers ---------------------------------------------------------------------------- */
+
+static void s_http_reset(td_pss_t *pss)
+{
+    td_waiter_unlink(&pss->waiter);
+    free(pss->body);
+    free(pss->resp);
+    pss->body = NULL;
+    pss->resp = NULL;
+    pss->body_len = pss->resp_len = 0;
+    pss->body_over = pss->expect_body = 0;
+    pss->phase = P_IDLE;
+    pss->location[0] = '\0';
+    pss->cache = pss->preflight = pss->cors = 0;
+}
+
+/* Sets the answer (takes body: malloc'd text or bytes, may be NULL) and asks to write it. */
+static void s_respond(td_pss_t *pss, int status, const char *ctype, const void *body, size_t len)
+{
+    free(pss->resp);
+    pss->resp = malloc(LWS_PRE + len + 1);
+    pss->resp_len = pss->resp ? len : 0;
+    if (pss->resp && len)
+        memcpy(pss->resp + LWS_PRE, body, len);
+    pss->status = status;
+    pss->ctype = ctype;
+    pss->phase = P_READY;
+    TD_LOG(TD_LOG_DEBUG, "relay.http", "%s -> %d (%zu bytes)", td_route_name(pss->route.id),
+           status, len);
+    lws_callback_on_writable(pss->wsi);
+}
+
+static void s_respond_json(td_pss_t *pss, int status, json_t *body_new)
+{
+    char *text = body_new ? json_dumps(body_new, JSON_COMPACT) : NULL;
+    json_decref(body_new);
+    if (!text) {
+        s_respond(pss, 500, "application/json", "{\"message\":\"out of memory\",\"reason\":null}", 41);
+        return;
+    }
+    s_respond(pss, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+static void s_respond_error(td_pss_t *pss, int status, const char *message, const char *reason)
+{
+    char *text = td_kmodel_error(message, reason);
+    s_respond(pss, status, "application/json", text ? text : "{}", text ? strlen(text) : 2);
+    free(text);
+}
+
+static int s_http_write(td_pss_t *pss)
+{
+    struct lws *wsi = pss->wsi;
+    if (pss->phase == P_READY) {
+        uint8_t buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+        int has_body = pss->status != 204 && pss->status != 304;
+        if (lws_add_http_common_headers(wsi, (unsigned)pss->status, has_body ? pss->ctype : NULL,
+                                        has_body ? pss->resp_len : 0, &p, end))
+            return -1;
+        if (pss->location[0] &&
+            lws_add_http_header_by_name(wsi, (const uint8_t *)"Location:",
+                                        (const uint8_t *)pss->location,
+                                        (int)strlen(pss->location), &p, end))
+            return -1;
+        if (pss->cache && lws_add_http_header_by_name(wsi, (const uint8_t *)"Cache-Control:",
+                                                      (const uint8_t *)"max-age=2592000", 15, &p,
+                                                      end))
+            return -1;
+        if (pss->cors && pss->origin[0] &&
+            lws_add_http_header_by_name(wsi, (const uint8_t *)"Access-Control-Allow-Origin:",
+                                        (const uint8_t *)pss->origin, (int)strlen(pss->origin),
+                                        &p, end))
+            return -1;
+        if (pss->preflight) {
+            static const char h[] = "accept, content-type, authorization, x-xsrftoken";
+            static const char m[] = "GET, PUT, POST, PATCH, DELETE, OPTIONS";
+            if (lws_add_http_header_by_name(wsi, (const uint8_t *)"Access-Control-Allow-Headers:",
+                                            (const uint8_t *)h, (int)strlen(h), &p, end) ||
+                lws_add_http_header_by_name(wsi, (const uint8_t *)"Access-Control-Allow-Methods:",
+                                            (const uint8_t *)m, (int)strlen(m), &p, end))
+                return -1;
+        }
+        if (lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        if (has_body && pss->resp_len) {
+            pss->phase = P_BODY;
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else if (pss->phase == P_BODY) {
+        int n = lws_write(wsi, pss->resp + LWS_PRE, pss->resp_len, LWS_WRITE_HTTP_FINAL);
+        if (n < 0)
+            return -1;
+    } else {
+        return 0; /* spurious */
+    }
+    s_http_reset(pss);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- REST handlers --------------------------------------------------------------------------- */
+
+static json_t *s_parse_body(td_pss_t *pss, int *bad)
+{
+    *bad = 0;
+    if (!pss->body_len)
+        return NULL;
+    json_t *v = json_loadb(pss->body, pss->body_len, 0, NULL);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        *bad = 1;
+        return NULL;
+    }
+    return v;
+}
+
+/* The kernel's working directory for an API path: ROOT/<dir of path> when that is a directory
+ * inside the root (after resolving symlinks), else ROOT. is_file: path names a document. */
+static void s_cwd_for(td_relay_t *r, const char *path, int is_file, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", r->root);
+    if (!path || !*path)
+        return;
+    char rel[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s", path[0] == '/' ? path + 1 : path);
+    if (is_file) {
+        char *slash = strrchr(rel, '/');
+        if (!slash)
+            return;
+        *slash = '\0';
+    }
+    if (snprintf(full, sizeof full, "%s/%s", r->root, rel) >= (int)sizeof full || !realpath(full, real))
+        return;
+    size_t rl = strlen(r->root);
+    struct stat st;
+    if (strncmp(real, r->root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0') &&
+        stat(real, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(out, cap, "%s", real);
+}
+
+static void s_kernel_done(td_waiter_t *w, td_kernel_t *k, int status)
+{
+    td_pss_t *pss = (td_pss_t *)((char *)w - offsetof(td_pss_t, waiter));
+    if (pss->route.id == TD_ROUTE_KERNEL) { /* DELETE */
+        s_respond(pss, 204, NULL, NULL, 0);
+    } else if (status == 0) {
+        s_respond_json(pss, 200, td_kernel_model(k));
+    } else {
+        s_respond_error(pss, 500, "Kernel restart failed", "the kernel did not come back");
+    }
+}
+
+static void s_defer(td_pss_t *pss)
+{
+    pss->phase = P_WAITING;
+    pss->waiter.fn = s_kernel_done;
+    lws_set_timeout(pss->wsi, NO_PENDING_TIMEOUT, 0);
+}
+
+/* Starts a kernel by spec name (NULL = default); answers errors itself and returns NULL then. */
+static td_kernel_t *s_start_kernel(td_pss_t *pss, const char *name, json_t *env, const char *cwd,
+                                   int unknown_status)
+{
+    td_relay_t *r = pss->r;
+    td_kspecs_t *ks = td_relay_kspecs(r);
+    if (!name || !*name)
+        name = td_kspecs_default(ks);
+    const td_kspec_t *spec = td_kspecs_find(ks, name);
+    td_kernel_t *k = NULL;
+    char msg[512];
+    if (!spec) {
+        snprintf(msg, sizeof msg, "No such kernel named %s", name);
+        if (unknown_status == 501) {
+            char sm[300];
+            snprintf(sm, sizeof sm, "%s kernel not found", name);
+            json_t *e = json_pack("{s:s, s:n, s:s}", "message", msg, "reason", "short_message", sm);
+            s_respond_json(pss, 501, e);
+        } else {
+            s_respond_error(pss, unknown_status, msg, NULL);
+        }
+    } else {
+        int rc;
+        k = td_kernel_start(r, spec, env, cwd, &rc, msg, sizeof msg);
+        if (!k)
+            s_respond_error(pss, 500, msg, NULL);
+    }
+    td_kspecs_destroy(&ks);
+    return k;
+}
+
+static json_t *s_session_model(td_relay_t *r, const td_session_t *s)
+{
+    td_kernel_t *k = td_kernel_find(r, s->kernel_id);
+    return td_kmodel_session(s->id, s->path, s->name, s->type, k ? td_kernel_model(k) : NULL);
+}
+
+static void s_h_kernels(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    if (pss->method == LWSHUMETH_GET) {
+        json_t *list = json_array();
+        for (td_kernel_t *k = r->kernels; k; k = td_kernel_next(k))
+            if (td_kernel_find(r, td_kernel_id(k)))
+                json_array_append_new(list, td_kernel_model(k));
+        s_respond_json(pss, 200, list);
+        return;
+    }
+    int bad;
+    json_t *body = s_parse_body(pss, &bad);
+    if (bad) {
+        s_respond_error(pss, 400, "Invalid JSON in request body", NULL);
+        return;
+    }
+    json_t *name = json_object_get(body, "name"), *path = json_object_get(body, "path"),
+           *env = json_object_get(body, "env");
+    if ((name && !json_is_string(name) && !json_is_null(name)) ||
+        (path && !json_is_string(path) && !json_is_null(path)) || (env && !json_is_object(env) && !json_is_null(env))) {
+        json_decref(body);
+        s_respond_error(pss, 400, "Invalid kernel request", NULL);
+        return;
+    }
+    char cwd[PATH_MAX];
+    s_cwd_for(pss->r, json_string_value(path), 0, cwd, sizeof cwd);
+    td_kernel_t *k = s_start_kernel(pss, json_string_value(name), json_is_object(env) ? env : NULL,
+                                    cwd, 404);
+    if (k) {
+        snprintf(pss->location, sizeof pss->location, "/api/kernels/%s", td_kernel_id(k));
+        s_respond_json(pss, 201, td_kernel_model(k));
+    }
+    json_decref(body);
+}
+
+static void s_h_kernel(td_pss_t *pss)
+{
+    td_kernel_t *k = td_kernel_find(pss->r, pss->route.arg);
+    if (!k) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "Kernel does not exist: %s", pss->route.arg);
+        s_respond_error(pss, 404, msg, NULL);
+        return;
+    }
+    switch (pss->route.id) {
+    case TD_ROUTE_KERNEL:
+        if (pss->method == LWSHUMETH_GET) {
+            s_respond_json(pss, 200, td_kernel_model(k));
+        } else {
+            s_defer(pss);
+            td_kernel_shutdown(k, &pss->waiter);
+        }
+        break;
+    case TD_ROUTE_KERNEL_INTERRUPT:
+        if (td_kernel_interrupt(k) == 0)
+            s_respond(pss, 204, NULL, NULL, 0);
+        else
+            s_respond_error(pss, 500, "Kernel has no process to interrupt", NULL);
+        break;
+    default: /* restart */
+        s_defer(pss);
+        if (td_kernel_restart(k, &pss->waiter) != 0) {
+            td_waiter_unlink(&pss->waiter);
+            s_respond_error(pss, 500, "Kernel cannot be restarted", NULL);
+        }
+        break;
+    }
+}
+
+static void s_h_sessions(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    if (pss->method == LWSHUMETH_GET) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < td_sessions_count(r->sessions); i++)
+            json_array_append_new(list, s_session_model(r, td_sessions_at(r->sessions, i)));
+        s_respond_json(pss, 200, list);
+        return;
+    }
+    int bad;
+    json_t *body = s_parse_body(pss, &bad);
+    const char *path = json_string_value(json_object_get(body, "path"));
+    if (!path) /* notebook 5 shape */
+        path = json_string_value(json_object_get(json_object_get(body, "notebook"), "path"));
+    const char *type = json_string_value(json_object_get(body, "type"));
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_t *kern = json_object_get(body, "kernel");
+    if (bad || !body) {
+        s_respond_error(pss, 400, "Invalid JSON in request body", NULL);
+    } else if (!path) {
+        s_respond_error(pss, 400, "Missing field in JSON data: path", NULL);
+    } else if (!type) {
+        s_respond_error(pss, 400, "Missing field in JSON data: type", NULL);
+    } else if (kern && !json_is_object(kern) && !json_is_null(kern)) {
+        s_respond_error(pss, 400, "Invalid kernel field", NULL);
+    } else {
+        td_session_t *s = td_sessions_find_path(r->sessions, path);
+        if (s && td_kernel_find(r, s->kernel_id)) {
+            snprintf(pss->location, sizeof pss->location, "/api/sessions/%s", s->id);
+            s_respond_json(pss, 201, s_session_model(r, s));
+            json_decref(body);
+            return;
+        }
+        if (s)
+            td_sessions_remove(r->sessions, s->id);
+        const char *kid = json_string_value(json_object_get(kern, "id"));
+        td_kernel_t *k = NULL;
+        if (kid) {
+            if (!(k = td_kernel_find(r, kid))) {
+                char msg[400];
+                snprintf(msg, sizeof msg, "No such kernel: %s", kid);
+                s_respond_error(pss, 400, msg, NULL);
+            }
+        } else {
+            char cwd[PATH_MAX];
+            s_cwd_for(r, path, 1, cwd, sizeof cwd);
+            k = s_start_kernel(pss, json_string_value(json_object_get(kern, "name")), NULL, cwd,
+                               501);
+        }
+        if (k) {
+            s = td_sessions_add(r->sessions, path, name ? name : path, type, td_kernel_id(k));
+            if (!s) {
+                s_respond_error(pss, 500, "out of memory", NULL);
+            } else {
+                TD_LOG(TD_LOG_INFO, "relay.http", "session %s on kernel %s", s->id, s->kernel_id);
+                snprintf(pss->location, sizeof pss->location, "/api/sessions/%s", s->id);
+                s_respond_json(pss, 201, s_session_model(r, s));
+            }
+        }
+    }
+    json_decref(body);
+}
+
+static void s_h_session(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    td_session_t *s = td_sessions_find(r->sessions, pss->route.arg);
+    if (!s) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "Session not found: %s", pss->route.arg);
+        s_respond_error(pss, 404, msg, NULL);
+        return;
+    }
+    if (pss->method == LWSHUMETH_GET) {
+        s_respond_json(pss, 200, s_session_model(r, s));
+        return;
+    }
+    if (pss->method == LWSHUMETH_DELETE) {
+        char kid[TD_UUID_LEN + 1];
+        snprintf(kid, sizeof kid, "%s", s->kernel_id);
+        td_sessions_remove(r->sessions, s->id);
+        td_kernel_t *k = td_kernel_find(r, kid);
+        /* Shared kernels: only the last session shuts the kernel down. */
+        if (k && td_sessions_kernel_refs(r->sessions, kid) == 0)
+            td_kernel_shutdown(k, NULL);
+        s_respond(pss, 204, NULL, NULL, 0);
+        return;
+    }
+    /* PATCH */
+    int bad;
+    json_t *body = s_parse_body(pss, &bad);
+    if (bad || !body) {
+        json_decref(body);
+        s_respond_error(pss, 400, "Invalid JSON in request body", NULL);
+        return;
+    }
+    const char *fields[3] = {"path", "name", "type"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = json_string_value(json_object_get(body, fields[i]));
+        if (v)
+            td_sessions_set(s, fields[i], v);
+    }
+    json_t *kern = json_object_get(body, "kernel");
+    if (json_is_object(kern)) {
+        const char *kid = json_string_value(json_object_get(kern, "id"));
+        const char *kname = json_string_value(json_object_get(kern, "name"));
+        char old[TD_UUID_LEN + 1];
+        snprintf(old, sizeof old, "%s", s->kernel_id);
+        td_kernel_t *k = NULL;
+        if (kid && !(k = td_kernel_find(r, kid))) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "No such kernel: %s", kid);
+            s_respond_error(pss, 400, msg, NULL);
+            json_decref(body);
+            return;
+        }
+        if (!kid && kname) {
+            char cwd[PATH_MAX];
+            s_cwd_for(r, s->path, 1, cwd, sizeof cwd);
+            if (!(k = s_start_kernel(pss, kname, NULL, cwd, 501))) {
+                json_decref(body);
+                return;
+            }
+        }
+        if (k && strcmp(old, td_kernel_id(k)) != 0) {
+            snprintf(s->kernel_id, sizeof s->kernel_id, "%s", td_kernel_id(k));
+            td_kernel_t *ok = td_kernel_find(r, old);
+            if (ok && td_sessions_kernel_refs(r->sessions, old) == 0)
+                td_kernel_shutdown(ok, NULL);
+        }
+    }
+    json_decref(body);
+    s_respond_json(pss, 200, s_session_model(r, s));
+}
+
+static const char *s_mime(const char *file)
+{
+    const char *dot = strrchr(file, '.');
+    if (!dot)
+        return "application/octet-stream";
+    if (strcasecmp(dot, ".png") == 0)
+        return "image/png";
+    if (strcasecmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    if (strcasecmp(dot, ".js") == 0)
+        return "application/javascript";
+    if (strcasecmp(dot, ".css") == 0)
+        return "text/css";
+    if (strcasecmp(dot, ".json") == 0)
+        return "application/json";
+    return "application/octet-stream";
+}
+
+static void s_h_kspec_file(td_pss_t *pss)
+{
+    td_kspecs_t *ks = td_relay_kspecs(pss->r);
+    const td_kspec_t *spec = td_kspecs_find(ks, pss->route.arg);
+    char path[PATH_MAX];
+    if (!spec || td_kspec_resource(spec, pss->route.arg2, path, sizeof path) != 0) {
+        td_kspecs_destroy(&ks);
+        s_respond_error(pss, 404, "Not Found", NULL);
+        return;
+    }
+    td_kspecs_destroy(&ks);
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(S_MAX_FILE);
+    size_t n = f && buf ? fread(buf, 1, S_MAX_FILE, f) : 0;
+    if (f)
+        fclose(f);
+    if (!f || !buf) {
+        free(buf);
+        s_respond_error(pss, 404, "Not Found", NULL);
+        return;
+    }
+    pss->cache = strcmp(s_mime(path), "image/png") == 0;
+    s_respond(pss, 200, s_mime(path), buf, n);
+    free(buf);
+}
+
+static void s_h_me(td_pss_t *pss)
+{
+    char q[4096];
+    json_t *perms = json_object();
+    if (s_query(pss->wsi, "permissions", q, sizeof q) == 0 && q[0]) {
+        json_t *req = json_loads(q, 0, NULL);
+        if (!json_is_object(req)) {
+            json_decref(req);
+            json_decref(perms);
+            s_respond_error(pss, 400, "permissions should be a JSON dict of {\"resource\": [\"action\",]}", NULL);
+            return;
+        }
+        /* Everyone with a token may do everything (jupyter_server's default authorizer). */
+        const char *res;
+        json_t *acts;
+        json_object_foreach(req, res, acts)
+        {
+            if (!json_is_array(acts)) {
+                json_decref(req);
+                json_decref(perms);
+                s_respond_error(pss, 400, "permissions should be a JSON dict of {\"resource\": [\"action\",]}", NULL);
+                return;
+            }
+            json_object_set(perms, res, acts);
+        }
+        json_decref(req);
+    }
+    s_respond_json(pss, 200,
+                   json_pack("{s:o, s:o}", "identity", td_auth_identity(pss->user), "permissions", perms));
+}
+
+static int s_method_ok(td_route_id_t id, int m)
+{
+    switch (id) {
+    case TD_ROUTE_KERNELS:
+    case TD_ROUTE_SESSIONS:
+        return m == LWSHUMETH_GET || m == LWSHUMETH_POST;
+    case TD_ROUTE_KERNEL:
+        return m == LWSHUMETH_GET || m == LWSHUMETH_DELETE;
+    case TD_ROUTE_KERNEL_INTERRUPT:
+    case TD_ROUTE_KERNEL_RESTART:
+        return m == LWSHUMETH_POST;
+    case TD_ROUTE_SESSION:
+        return m == LWSHUMETH_GET || m == LWSHUMETH_PATCH || m == LWSHUMETH_DELETE;
+    default:
+        return m == LWSHUMETH_GET;
+    }
+}
+
+/* Answers one request; the body (if any) has arrived. */
+static void s_handle(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    struct lws *wsi = pss->wsi;
+    char date[TD_DATE_LEN + 1], date2[TD_DATE_LEN + 1];
+    td_route_match(pss->path, &pss->route);
+    s_header(wsi, WSI_TOKEN_ORIGIN, pss->origin, sizeof pss->origin);
+    if (pss->method == LWSHUMETH_OPTIONS) {
+        pss->preflight = 1;
+        s_respond(pss, 204, NULL, NULL, 0);
+        return;
+    }
+    if (pss->route.id == TD_ROUTE_NONE || pss->route.id == TD_ROUTE_PROBE) {
+        s_respond_error(pss, 404, "Not Found", NULL);
+        return;
+    }
+    if (pss->route.id == TD_ROUTE_API) {
+        s_respond_json(pss, 200, json_pack("{s:s, s:s}", "version", "2.14.2", "tandem", TD_VERSION));
+        return;
+    }
+    pss->user = s_authenticate(r, wsi);
+    if (!pss->user) {
+        TD_LOG(TD_LOG_INFO, "relay.http", "%s: unauthenticated request refused",
+               td_route_name(pss->route.id));
+        s_respond_error(pss, 403, "Forbidden", NULL);
+        return;
+    }
+    pss->cors = 1;
+    if (!s_method_ok(pss->route.id, pss->method)) {
+        s_respond_error(pss, 405, "Method Not Allowed", NULL);
+        return;
+    }
+    if (pss->body_over) {
+        s_respond_error(pss, 413, "Request body too large", NULL);
+        return;
+    }
+    switch (pss->route.id) {
+    case TD_ROUTE_STATUS: {
+        int n = 0;
+        for (td_kernel_t *k = r->kernels; k; k = td_kernel_next(k))
+            n += td_kernel_find(r, td_kernel_id(k)) != NULL;
+        td_stamp_date(r->started_us, date);
+        td_stamp_date(r->last_activity_us, date2);
+        s_respond_json(pss, 200, json_pack("{s:s, s:s, s:i, s:i}", "started", date, "last_activity",
+                                           date2, "kernels", n, "connections", r->connections));
+        break;
+    }
+    case TD_ROUTE_ME:
+        s_h_me(pss);
+        break;
+    case TD_ROUTE_KSPECS: {
+        td_kspecs_t *ks = td_relay_kspecs(r);
+        s_respond_json(pss, 200, td_kspecs_model(ks));
+        td_kspecs_destroy(&ks);
+        break;
+    }
+    case TD_ROUTE_KSPEC: {
+        td_kspecs_t *ks = td_relay_kspecs(r);
+        const td_kspec_t *spec = td_kspecs_find(ks, pss->route.arg);
+        if (spec) {
+            s_respond_json(pss, 200, td_kspec_model(spec));
+        } else {
+            char msg[400];
+            snprintf(msg, sizeof msg, "Kernel spec %s not found", pss->route.arg);
+            s_respond_error(pss, 404, msg, NULL);
+        }
+        td_kspecs_destroy(&ks);
+        break;
+    }
+    case TD_ROUTE_KSPEC_FILE:
+        s_h_kspec_file(pss);
+        break;
+    case TD_ROUTE_KERNELS:
+        s_h_kernels(pss);
+        break;
+    case TD_ROUTE_KERNEL:
+    case TD_ROUTE_KERNEL_INTERRUPT:
+    case TD_ROUTE_KERNEL_RESTART:
+        s_h_kernel(pss);
+        break;
+    case TD_ROUTE_KERNEL_CHANNELS:
+        s_respond_error(pss, 400, "WebSocket upgrade required", NULL);
+        break;
+    case TD_ROUTE_SESSIONS:
+        s_h_sessions(pss);
+        break;
+    case TD_ROUTE_SESSION:
+        s_h_session(pss);
+        break;
+    default:
+        s_respond_error(pss, 404, "Not Found", NULL);
+        break;
+    }
+}
+
+/* Rejects a websocket upgrade with a JSON error, written directly (lws expects it now). */
+static int s_reject_upgrade(struct lws *wsi, int status, const char *message)
+{
+    char *body = td_kmodel_error(message, NULL);
+    size_t blen = body ? strlen(body) : 0;
+    uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    int rc = lws_add_http_common_headers(wsi, (unsigned)status, "application/json", blen, &p, end) ||
+             lws_finalize_http_header(wsi, &p, end);
+    if (!rc && (size_t)(end - p) > blen) {
+        memcpy(p, body, blen);
+        p += blen;
+        rc = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0;
+    }
+    free(body);
+    return rc ? -1 : 1;
+}
+
+static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
+{
+    char path[1024];
+    td_route_t route;
+    s_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
+    td_route_match(path, &route);
+    if (route.id != TD_ROUTE_KERNEL_CHANNELS)
+        return s_reject_upgrade(wsi, 404, "Not Found");
+    if (!s_authenticate(r, wsi)) {
+        TD_LOG(TD_LOG_INFO, "relay.ws", "unauthenticated websocket refused");
+        return s_reject_upgrade(wsi, 403, "Forbidden");
+    }
+    if (!s_origin_ok(wsi, r->allow_origin))
+        return s_reject_upgrade(wsi, 403, "Cross origin websocket refused");
+    if (!td_kernel_find(r, route.arg)) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "Kernel does not exist: %s", route.arg);
+        return s_reject_upgrade(wsi, 404, msg);
+    }
+    return 0;
+}
+
+/* ---- websockets ------------------------------------------------------------------------------ */
+
+int td_ws_is_v1(const td_pss_t *ws)
+{
+    return ws->v1;
+}
+
+int td_ws_enqueue(td_pss_t *ws, td_obuf_t *buf)
+{
+    if (ws->closing)
+        return -1;
+    if (td_oq_push(&ws->q, buf) != 0)
+        return -1;
+    if (ws->q.bytes > ws->r->max_send_queue) {
+        char reason[120];
+        snprintf(reason, sizeof reason, "tandem-relay: client too slow, over %zu bytes queued",
+                 ws->r->max_send_queue);
+        TD_LOG(TD_LOG_WARN, "relay.ws", "kernel %s: %s", ws->kernel_id, reason);
+        td_ws_close(ws, 1008, reason);
+        return -1;
+    }
+    lws_callback_on_writable(ws->wsi);
+    return 0;
+}
+
+void td_ws_close(td_pss_t *ws, int code, const char *reason)
+{
+    if (ws->closing)
+        return;
+    ws->closing = 1;
+    ws->close_code = code;
+    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason);
+    td_oq_clear(&ws->q);
+    td_client_t *c = ws->client;
+    ws->client = NULL;
+    td_client_detach(c, ws);
+    TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: closing websocket (%d %s)", ws->kernel_id, code,
+           reason);
+    /* The close starts from LWS_CALLBACK_TIMER: lws counts -1 from WRITEABLE as a failed write
+     * and would drop the close frame, while -1 from the timer closes politely with our reason. A
+     * peer that never reads cannot take the frame: the timeout kills it after 10 s. */
+    lws_set_timer_usecs(ws->wsi, 1);
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 10);
+}
+
+void td_ws_resume_rx(td_pss_t *ws)
+{
+    if (ws->rx_paused) {
+        ws->rx_paused = 0;
+        lws_rx_flow_control(ws->wsi, 1);
+    }
+}
+
+static int s_ws_fail(struct lws *wsi, td_pss_t *pss, int code, const char *reason)
+{
+    TD_LOG(TD_LOG_WARN, "relay.ws", "kernel %s: closing websocket (%d %s)", pss->kernel_id, code,
+           reason);
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
+static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v1)
+{
+    memset(pss, 0, sizeof *pss);
+    pss->wsi = wsi;
+    pss->r = r;
+    pss->is_ws = 1;
+    pss->v1 = v1;
+    char path[1024], sid[TD_ROUTE_ARG_MAX];
+    td_route_t route;
+    s_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
+    td_route_match(path, &route);
+    snprintf(pss->kernel_id, sizeof pss->kernel_id, "%s", route.arg);
+    td_kernel_t *k = td_kernel_find(r, route.arg);
+    if (!k)
+        return s_ws_fail(wsi, pss, 1011, "kernel does not exist");
+    if (s_query(wsi, "session_id", sid, sizeof sid) != 0)
+        sid[0] = '\0';
+    for (char *p = sid; *p; p++)
+        if (!isgraph((unsigned char)*p))
+            return s_ws_fail(wsi, pss, 1008, "invalid session_id");
+    pss->client = td_kernel_attach(k, sid, pss);
+    if (!pss->client)
+        return s_ws_fail(wsi, pss, 1011, "cannot open kernel sockets");
+    if (!td_client_live(pss->client)) {
+        /* Hold the client's messages until IOPub flows (the slow-joiner nudge). */
+        pss->rx_paused = 1;
+        lws_rx_flow_control(wsi, 0);
+    }
+    TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: websocket open (%s%s)", pss->kernel_id,
+           v1 ? "v1" : "legacy", sid[0] ? "" : ", anonymous");
+    return 0;
+}
+
+static int s_ws_receive(td_relay_t *r, struct lws *wsi, td_pss_t *pss, const uint8_t *in, size_t len)
+{
+    if (pss->closing)
+        return 0;
+    if (lws_is_first_fragment(wsi)) {
+        pss->rx_len = 0;
+        pss->rx_binary = lws_frame_is_binary(wsi);
+    }
+    if (pss->rx_len + len > r->max_ws_message)
+        return s_ws_fail(wsi, pss, 1009, "tandem-relay: message too big");
+    if (pss->rx_len + len > pss->rx_cap) {
+        size_t cap = pss->rx_cap ? pss->rx_cap : 4096;
+        while (cap < pss->rx_len + len)
+            cap *= 2;
+        uint8_t *g = realloc(pss->rx, cap);
+        if (!g)
+            return s_ws_fail(wsi, pss, 1011, "out of memory");
+        pss->rx = g;
+        pss->rx_cap = cap;
+    }
+    if (len)
+        memcpy(pss->rx + pss->rx_len, in, len);
+    pss->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return 0;
+    td_kws_msg_t m;
+    td_error_t err = {0};
+    ssize_t rc;
+    if (pss->v1) {
+        if (!pss->rx_binary)
+            return s_ws_fail(wsi, pss, 1003, "tandem-relay: v1 protocol needs binary frames");
+        rc = td_kws_v1_decode(pss->rx, pss->rx_len, &m, &err);
+    } else {
+        rc = td_kws_legacy_decode(pss->rx, pss->rx_len, pss->rx_binary, &m, &err);
+    }
+    if (rc < 0) {
+        char reason[120];
+        snprintf(reason, sizeof reason, "tandem-relay: malformed message (%.80s)", err.text);
+        return s_ws_fail(wsi, pss, 1002, reason);
+    }
+    int src = pss->client ? td_client_send(pss->client, &m) : 0;
+    td_kws_msg_fini(&m);
+    pss->rx_len = 0;
+    if (pss->rx_cap > (1u << 20)) { /* do not keep a huge buffer around */
+        free(pss->rx);
+        pss->rx = NULL;
+        pss->rx_cap = 0;
+    }
+    if (src == TD_EPROTO)
+        return s_ws_fail(wsi, pss, 1002, "tandem-relay: malformed message (bad JSON parts)");
+    return 0;
+}
+
+static int s_ws_writeable(struct lws *wsi, td_pss_t *pss)
+{
+    if (pss->closing)
+        return 0; /* closing from the timer callback (td_ws_close) */
+    td_obuf_t *b = td_oq_pop(&pss->q);
+    if (!b)
+        return 0;
+    int n = lws_write(wsi, b->mem + LWS_PRE, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+    size_t len = b->len;
+    td_obuf_unref(&b);
+    if (n < (int)len)
+        return -1;
+    if (pss->q.head)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void s_ws_closed(td_pss_t *pss)
+{
+    td_client_t *c = pss->client;
+    pss->client = NULL;
+    td_client_detach(c, pss);
+    td_oq_clear(&pss->q);
+    free(pss->rx);
+    pss->rx = NULL;
+    TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: websocket closed", pss->kernel_id);
+}
+
+/* ---- the callback ---------------------------------------------------------------------------- */
+
+static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
+{
+    td_pss_t *pss = user;
+    td_relay_t *r = s_relay(wsi);
+    switch (reason) {
+    case LWS_CALLBACK_HTTP: {
+        char *uri;
+        int ulen;
+        s_http_reset(pss);
+        pss->wsi = wsi;
+        pss->r = r;
+        pss->is_ws = 0;
+        pss->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+        snprintf(pss->path, sizeof pss->path, "%s", in ? (const char *)in : "/");
+        char cl[32];
+        s_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+        long long n = cl[0] ? atoll(cl) : -1;
+        /* lws calls BODY_COMPLETION for POST with a Content-Length (even 0) and for PUT/PATCH
+         * with a positive one; everything else is answered now. */
+        pss->expect_body = (pss->method == LWSHUMETH_POST && n >= 0) ||
+                           ((pss->method == LWSHUMETH_PUT || pss->method == LWSHUMETH_PATCH) && n > 0);
+        if (!pss->expect_body)
+            s_handle(pss);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss->body_over || !len)
+            return 0;
+        if (pss->body_len + len > S_MAX_BODY) {
+            pss->body_over = 1;
+            return 0;
+        }
+        {
+            char *g = realloc(pss->body, pss->body_len + len + 1);
+            if (!g)
+                return -1;
+            pss->body = g;
+            memcpy(pss->body + pss->body_len, in, len);
+            pss->body_len += len;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        s_handle(pss);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return s_http_write(pss);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (pss && !pss->is_ws)
+            s_http_reset(pss);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return s_confirm_upgrade(r, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        {
+        /* lws copies the protocol table per vhost: compare names, not pointers. */
+        const struct lws_protocols *pr = lws_get_protocol(wsi);
+        return s_ws_established(r, wsi, pss,
+                                pr && pr->name && strcmp(pr->name, TD_KWS_V1_PROTOCOL) == 0);
+    }
+    case LWS_CALLBACK_RECEIVE:
+        return s_ws_receive(r, wsi, pss, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s_ws_writeable(wsi, pss);
+    case LWS_CALLBACK_TIMER:
+        if (pss->is_ws && pss->closing) {
+            lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
+                             (unsigned char *)pss->close_reason, strlen(pss->close_reason));
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        s_ws_closed(pss);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols s_protocols[] = {
+    {"tandem-http", s_callback, sizeof(td_pss_t), 65536, 0, NULL, 0},
+    {TD_KWS_V1_PROTOCOL, s_callback, sizeof(td_pss_t), 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const lws_retry_bo_t s_retry = {
+    .secs_since_valid_ping = 30,   /* jupyter_server's ws_ping_interval */
+    .secs_since_valid_hangup = 90, /* and its timeout, 3 x interval */
+};
+
+static void s_lws_log(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        n--;
+    TD_LOG(level == LLL_ERR ? TD_LOG_ERROR : TD_LOG_WARN, "relay.lws", "%.*s", (int)n, line);
+}
+
+int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port)
+{
+    lws_set_log_level(LLL_ERR | (td_log_level <= TD_LOG_DEBUG ? LLL_WARN : 0), s_lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[1] = {r->loop};
+    info.port = port;
+    info.iface = ip;
+    info.protocols = s_protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = loops;
+    info.pcontext = &r->ctx;
+    info.user = r;
+    info.retry_and_idle_policy = &s_retry;
+    info.max_http_header_data = 16384;
+    info.timeout_secs = 30;
+    r->ctx = lws_create_context(&info);
+    if (!r->ctx)
+        return -1;
+    struct lws_vhost *vh = lws_get_vhost_by_name(r->ctx, "default");
+    *bound_port = vh ? lws_get_vhost_listen_port(vh) : port;
+    return 0;
+}

@@ -1,0 +1,1245 @@
+/* td_kernel.c: one kernel process and its ZMQ sockets, driven from the relay's uv loop.
+ *
+ * A kernel owns: the process (uv_spawn, detached into its own process group, reaped in the exit
+ * callback), its connection file (removed when the kernel goes), one IOPub SUB shared by all
+ * clients, and its own shell and control DEALERs for nudges, interrupts and shutdowns. Each client
+ * session (a websocket's session_id) owns three DEALERs (shell, control, stdin) whose ZMQ identity
+ * is the session_id, so the kernel routes replies and input_requests to the requester only while
+ * IOPub is fanned out to everyone. ZMQ sockets are watched with uv_poll on ZMQ_FD, which is edge-
+ * like: every readiness callback and every send drains while ZMQ_EVENTS says POLLIN.
+ *
+ * Lifetime: objects are unlinked and marked closing first; their memory is freed from the last
+ * uv_close callback, so a callback never frees the object it runs on. A client whose websocket
+ * drops keeps its sockets for a grace period and buffers (bounded) what arrives, replaying it when
+ * the same session_id reconnects. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "td/td_msg.h"
+#include "td/td_wire.h"
+#include "td_kmodel.h"
+#include "td_log.h"
+#include "td_relay.h"
+
+enum { K_STARTING, K_RUNNING, K_RESTARTING, K_STOPPING, K_DEAD };
+
+#define S_NCLIENT 3
+static const td_channel_t s_cch[S_NCLIENT] = {TD_CH_SHELL, TD_CH_CONTROL, TD_CH_STDIN};
+#define S_MAX_FRAMES (TD_WIRE_MAX_IDS + 6 + TD_KWS_MAX_BUFFERS)
+#define S_NUDGE_MS 500
+#define S_KILL_MS 3000
+#define S_MAX_AUTORESTARTS 5
+#define S_OFFLINE_MAX_MSGS 10000
+
+struct td_client {
+    td_client_t *next;
+    td_kernel_t *k;
+    char session_id[TD_ROUTE_ARG_MAX];
+    int anonymous;
+    void *sock[S_NCLIENT];
+    uv_poll_t poll[S_NCLIENT];
+    int poll_ok[S_NCLIENT];
+    int draining[S_NCLIENT];
+    uv_timer_t grace;
+    td_pss_t *ws;
+    td_oq_t offline;
+    size_t dropped;
+    int closing;
+    int handles;
+};
+
+struct td_kernel {
+    td_kernel_t *next;
+    td_relay_t *r;
+    char id[TD_UUID_LEN + 1];
+    char name[TD_ROUTE_ARG_MAX];
+    char session[TD_UUID_LEN + 1]; /* the relay's own session id on this kernel */
+    json_t *argv;                  /* spec argv (array of strings) */
+    json_t *env;                   /* spec env + request env */
+    char *cwd, *resource_dir;
+    int interrupt_message;
+    td_connfile_t cf;
+    char cf_path[PATH_MAX];
+    td_hmac_t *key;
+    uv_process_t *proc;
+    int pid;
+    void *iopub, *shell, *control;
+    uv_poll_t p_iopub, p_shell, p_control;
+    int draining[3];
+    uv_timer_t nudge, kill_timer;
+    int64_t nudge_since_us;
+    int state;
+    int got_info, got_iopub, live;
+    char exec_state[16];
+    char reason[160];
+    int64_t last_activity_us;
+    int connections;
+    td_client_t *clients;
+    td_waiter_t *restart_waiters, *shutdown_waiters;
+    int autorestarts;
+    int handles;
+    int freeing;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+td_obuf_t *td_obuf_new(uint8_t *mem, size_t len, int binary)
+{
+    td_obuf_t *b = malloc(sizeof *b);
+    if (!b) {
+        free(mem);
+        return NULL;
+    }
+    *b = (td_obuf_t){1, binary, len, mem};
+    return b;
+}
+
+void td_obuf_unref(td_obuf_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    td_obuf_t *b = *self_p;
+    *self_p = NULL;
+    if (--b->refs > 0)
+        return;
+    free(b->mem);
+    free(b);
+}
+
+int td_oq_push(td_oq_t *q, td_obuf_t *buf)
+{
+    td_oqnode_t *n = malloc(sizeof *n);
+    if (!n)
+        return TD_ENOMEM;
+    buf->refs++;
+    *n = (td_oqnode_t){NULL, buf};
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+    q->bytes += buf->len;
+    q->count++;
+    return 0;
+}
+
+td_obuf_t *td_oq_pop(td_oq_t *q)
+{
+    td_oqnode_t *n = q->head;
+    if (!n)
+        return NULL;
+    q->head = n->next;
+    if (!q->head)
+        q->tail = NULL;
+    td_obuf_t *b = n->buf;
+    q->bytes -= b->len;
+    q->count--;
+    free(n);
+    return b;
+}
+
+void td_oq_clear(td_oq_t *q)
+{
+    td_obuf_t *b;
+    while ((b = td_oq_pop(q)) != NULL)
+        td_obuf_unref(&b);
+}
+
+void td_waiter_link(td_waiter_t **head, td_waiter_t *w)
+{
+    td_waiter_unlink(w);
+    w->next = *head;
+    if (*head)
+        (*head)->prev = &w->next;
+    w->prev = head;
+    *head = w;
+}
+
+void td_waiter_unlink(td_waiter_t *w)
+{
+    if (!w->prev)
+        return;
+    *w->prev = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = NULL;
+    w->prev = NULL;
+}
+
+void td_waiters_fire(td_waiter_t **head, td_kernel_t *k, int status)
+{
+    td_waiter_t *w;
+    while ((w = *head) != NULL) {
+        td_waiter_unlink(w);
+        w->fn(w, k, status);
+    }
+}
+
+/* ---- ZMQ receive ----------------------------------------------------------------------------- */
+
+typedef struct {
+    zmq_msg_t *m;
+    size_t n;
+} s_parts_t;
+
+static void s_parts_close(s_parts_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        zmq_msg_close(&p->m[i]);
+    free(p->m);
+    p->m = NULL;
+    p->n = 0;
+}
+
+/* Receives one whole multipart message. Returns 1, 0 (nothing pending) or -1 (error/oversize). */
+static int s_zrecv(void *sock, s_parts_t *p)
+{
+    size_t cap = 16;
+    p->n = 0;
+    p->m = malloc(cap * sizeof *p->m);
+    if (!p->m)
+        return -1;
+    int more = 1, overflow = 0;
+    while (more) {
+        zmq_msg_t scratch, *m = &scratch;
+        if (!overflow && p->n == cap && cap < S_MAX_FRAMES) {
+            zmq_msg_t *g = realloc(p->m, 2 * cap * sizeof *g);
+            if (g)
+                p->m = g, cap *= 2;
+        }
+        if (p->n < cap)
+            m = &p->m[p->n];
+        zmq_msg_init(m);
+        int rc;
+        while ((rc = zmq_msg_recv(m, sock, ZMQ_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        if (rc < 0) {
+            zmq_msg_close(m);
+            if (p->n == 0 && errno == EAGAIN) {
+                free(p->m);
+                p->m = NULL;
+                return 0;
+            }
+            s_parts_close(p);
+            return -1;
+        }
+        more = zmq_msg_more(m);
+        if (m == &scratch) {
+            zmq_msg_close(m);
+            overflow = 1;
+        } else {
+            p->n++;
+        }
+    }
+    if (overflow) {
+        s_parts_close(p);
+        return -1;
+    }
+    return 1;
+}
+
+static int s_pollin(void *sock)
+{
+    int ev = 0;
+    size_t len = sizeof ev;
+    if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) != 0)
+        return 0;
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* A kernel message split at the delimiter, signature checked, header parsed. */
+typedef struct {
+    td_bytes_t part[4];
+    const td_bytes_t *buf;
+    size_t nbuf;
+    json_t *header;
+    const char *msg_type, *msg_id;
+    td_bytes_t views[S_MAX_FRAMES];
+} s_kmsg_t;
+
+static int s_kmsg_parse(td_kernel_t *k, s_parts_t *p, s_kmsg_t *out)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < p->n; i++)
+        out->views[i] = (td_bytes_t){zmq_msg_data(&p->m[i]), zmq_msg_size(&p->m[i])};
+    while (d < p->n && !(out->views[d].len == 9 && memcmp(out->views[d].data, TD_WIRE_DELIM, 9) == 0))
+        d++;
+    if (d + 6 > p->n)
+        return TD_EPROTO;
+    if (td_hmac_verify(k->key, &out->views[d + 2], 4, out->views[d + 1]) != 0)
+        return TD_EBADSIG;
+    for (int i = 0; i < 4; i++)
+        out->part[i] = out->views[d + 2 + i];
+    out->buf = &out->views[d + 6];
+    out->nbuf = p->n - d - 6;
+    out->header = json_loadb((const char *)out->part[0].data, out->part[0].len, 0, NULL);
+    json_t *t = json_object_get(out->header, "msg_type"), *id = json_object_get(out->header, "msg_id");
+    if (!json_is_string(t)) {
+        json_decref(out->header);
+        out->header = NULL;
+        return TD_EPROTO;
+    }
+    out->msg_type = json_string_value(t);
+    out->msg_id = json_is_string(id) ? json_string_value(id) : "";
+    return 0;
+}
+
+/* ---- delivery to clients --------------------------------------------------------------------- */
+
+static td_obuf_t *s_encode(td_channel_t ch, const td_bytes_t part[4], const char *msg_id,
+                           const char *msg_type, const td_bytes_t *buf, size_t nbuf, int v1)
+{
+    uint8_t *mem = NULL;
+    size_t len = 0;
+    int binary = 1, rc;
+    if (v1)
+        rc = td_kws_v1_encode(ch, part, buf, nbuf, LWS_PRE, &mem, &len);
+    else
+        rc = td_kws_legacy_encode(ch, part, msg_id, msg_type, buf, nbuf, LWS_PRE, &mem, &len,
+                                  &binary);
+    return rc == 0 ? td_obuf_new(mem, len, binary) : NULL;
+}
+
+static void s_offline_push(td_client_t *c, td_obuf_t *v1)
+{
+    td_relay_t *r = c->k->r;
+    if (td_oq_push(&c->offline, v1) != 0)
+        return;
+    while (c->offline.count > 1 &&
+           (c->offline.bytes > r->max_offline_bytes || c->offline.count > S_OFFLINE_MAX_MSGS)) {
+        td_obuf_t *old = td_oq_pop(&c->offline);
+        td_obuf_unref(&old);
+        c->dropped++;
+    }
+}
+
+/* Delivers one kernel message to `only` (replies) or to every client (IOPub, only == NULL). Each
+ * encoding is made at most once and shared by reference. */
+static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const td_bytes_t part[4],
+                      const char *msg_id, const char *msg_type, const td_bytes_t *buf, size_t nbuf)
+{
+    td_obuf_t *enc[2] = {NULL, NULL}; /* [0] legacy, [1] v1 */
+    for (td_client_t *c = only ? only : k->clients; c; c = only ? NULL : c->next) {
+        if (c->closing)
+            continue;
+        int v1 = c->ws ? td_ws_is_v1(c->ws) : 1;
+        if (!c->ws && c->anonymous)
+            continue;
+        if (!enc[v1] && !(enc[v1] = s_encode(ch, part, msg_id, msg_type, buf, nbuf, v1))) {
+            TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: cannot encode %s", k->id, msg_type);
+            continue;
+        }
+        if (c->ws)
+            td_ws_enqueue(c->ws, enc[v1]);
+        else
+            s_offline_push(c, enc[v1]);
+    }
+    td_obuf_unref(&enc[0]);
+    td_obuf_unref(&enc[1]);
+}
+
+/* Sends a relay-made message (kernel_info_request, shutdown_request...) on one of our sockets. */
+static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *content_new)
+{
+    td_msg_t *m = td_msg_new(&k->r->env, k->session, "tandem-relay", msg_type, NULL);
+    if (!m) {
+        json_decref(content_new);
+        return TD_ENOMEM;
+    }
+    if (content_new)
+        td_msg_set_content_new(m, content_new);
+    td_frames_t f;
+    int rc = td_wire_encode(m, k->key, &f);
+    td_msg_destroy(&m);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < f.n && rc == 0; i++)
+        if (zmq_send(sock, f.data[i], f.len[i], ZMQ_DONTWAIT | (i + 1 < f.n ? ZMQ_SNDMORE : 0)) < 0)
+            rc = TD_EAGAIN;
+    td_frames_fini(&f);
+    return rc;
+}
+
+static void s_broadcast_status(td_kernel_t *k, const char *state)
+{
+    snprintf(k->exec_state, sizeof k->exec_state, "%s", state);
+    td_msg_t *m = td_msg_new(&k->r->env, k->session, "tandem-relay", "status", NULL);
+    if (!m)
+        return;
+    td_msg_set_content_new(m, json_pack("{s:s}", "execution_state", state));
+    char *h = json_dumps(td_msg_header(m), JSON_COMPACT);
+    char *c = json_dumps(td_msg_content(m), JSON_COMPACT);
+    if (h && c) {
+        td_bytes_t part[4] = {{(const uint8_t *)h, strlen(h)},
+                              {(const uint8_t *)"{}", 2},
+                              {(const uint8_t *)"{}", 2},
+                              {(const uint8_t *)c, strlen(c)}};
+        s_deliver(k, NULL, TD_CH_IOPUB, part, td_msg_id(m), "status", NULL, 0);
+    }
+    free(h);
+    free(c);
+    td_msg_destroy(&m);
+}
+
+/* ---- liveness -------------------------------------------------------------------------------- */
+
+static void s_check_live(td_kernel_t *k)
+{
+    /* While a restart waits for the old process to exit, nothing it says counts. */
+    if (k->live || !k->got_info || !k->got_iopub || k->state == K_STOPPING ||
+        k->state == K_RESTARTING)
+        return;
+    k->live = 1;
+    uv_timer_stop(&k->nudge);
+    if (strcmp(k->exec_state, "starting") == 0 || strcmp(k->exec_state, "restarting") == 0)
+        snprintf(k->exec_state, sizeof k->exec_state, "idle");
+    k->state = K_RUNNING;
+    k->reason[0] = '\0';
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) is live", k->id, k->name);
+    for (td_client_t *c = k->clients; c; c = c->next)
+        if (c->ws && !c->closing)
+            td_ws_resume_rx(c->ws);
+    td_waiters_fire(&k->restart_waiters, k, 0);
+}
+
+static void s_on_nudge(uv_timer_t *t)
+{
+    td_kernel_t *k = t->data;
+    if (k->live || k->state == K_STOPPING || !k->proc)
+        return;
+    int64_t waited = td_relay_now(k->r) - k->nudge_since_us;
+    if (waited > 60 * 1000000LL && k->restart_waiters) {
+        TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: no kernel_info_reply after 60 s", k->id);
+        td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+        uv_timer_set_repeat(&k->nudge, 5000);
+    }
+    s_send_own(k, k->shell, "kernel_info_request", NULL);
+}
+
+/* ---- draining sockets ------------------------------------------------------------------------ */
+
+static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
+{
+    td_relay_t *r = k->r;
+    k->got_iopub = 1;
+    if (strcmp(km->msg_type, "status") == 0) {
+        json_t *content = json_loadb((const char *)km->part[3].data, km->part[3].len, 0, NULL);
+        json_t *parent = json_loadb((const char *)km->part[1].data, km->part[1].len, 0, NULL);
+        const char *st = json_string_value(json_object_get(content, "execution_state"));
+        const char *pt = json_string_value(json_object_get(parent, "msg_type"));
+        if (st && k->live && td_kmodel_tracked(pt)) {
+            snprintf(k->exec_state, sizeof k->exec_state, "%s", st);
+            k->last_activity_us = r->last_activity_us = td_relay_now(r);
+        }
+        json_decref(content);
+        json_decref(parent);
+    } else {
+        k->last_activity_us = r->last_activity_us = td_relay_now(r);
+    }
+    s_deliver(k, NULL, TD_CH_IOPUB, km->part, km->msg_id, km->msg_type, km->buf, km->nbuf);
+    s_check_live(k);
+}
+
+/* Drains our own socket (which: 0 iopub, 1 shell, 2 control). */
+static void s_drain_kernel(td_kernel_t *k, int which)
+{
+    void *sock = which == 0 ? k->iopub : which == 1 ? k->shell : k->control;
+    if (!sock || k->draining[which])
+        return;
+    k->draining[which] = 1;
+    s_kmsg_t *km = malloc(sizeof *km); /* large: views for every possible frame */
+    while (km && !k->freeing && s_pollin(sock)) {
+        s_parts_t p;
+        int rc = s_zrecv(sock, &p);
+        if (rc <= 0)
+            break;
+        memset(km, 0, offsetof(s_kmsg_t, views));
+        if ((rc = s_kmsg_parse(k, &p, km)) != 0) {
+            TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: dropped a message (%s)", k->id,
+                   td_strerror(rc));
+        } else if (which == 0) {
+            s_handle_iopub(k, km);
+        } else if (which == 1 && strcmp(km->msg_type, "kernel_info_reply") == 0) {
+            k->got_info = 1;
+            s_check_live(k);
+        }
+        json_decref(km->header);
+        s_parts_close(&p);
+    }
+    free(km);
+    k->draining[which] = 0;
+}
+
+static void s_on_kpoll(uv_poll_t *h, int status, int events)
+{
+    td_kernel_t *k = h->data;
+    if (k->freeing)
+        return;
+    s_drain_kernel(k, h == &k->p_iopub ? 0 : h == &k->p_shell ? 1 : 2);
+}
+
+static void s_drain_client(td_client_t *c, int i)
+{
+    if (c->closing || c->draining[i])
+        return;
+    c->draining[i] = 1;
+    s_kmsg_t *km = malloc(sizeof *km);
+    while (km && !c->closing && s_pollin(c->sock[i])) {
+        s_parts_t p;
+        int rc = s_zrecv(c->sock[i], &p);
+        if (rc <= 0)
+            break;
+        memset(km, 0, offsetof(s_kmsg_t, views));
+        if ((rc = s_kmsg_parse(c->k, &p, km)) != 0)
+            TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: dropped a reply (%s)", c->k->id,
+                   td_strerror(rc));
+        else
+            s_deliver(c->k, c, s_cch[i], km->part, km->msg_id, km->msg_type, km->buf, km->nbuf);
+        json_decref(km->header);
+        s_parts_close(&p);
+    }
+    free(km);
+    c->draining[i] = 0;
+}
+
+static void s_on_cpoll(uv_poll_t *h, int status, int events)
+{
+    td_client_t *c = h->data;
+    s_drain_client(c, (int)(h - c->poll));
+}
+
+/* ---- handles and freeing --------------------------------------------------------------------- */
+
+static void s_kernel_free(td_kernel_t *k)
+{
+    json_decref(k->argv);
+    json_decref(k->env);
+    free(k->cwd);
+    free(k->resource_dir);
+    td_connfile_fini(&k->cf);
+    td_hmac_destroy(&k->key);
+    free(k);
+}
+
+static void s_k_handle_closed(uv_handle_t *h)
+{
+    td_kernel_t *k = h->data;
+    if (--k->handles == 0 && k->freeing)
+        s_kernel_free(k);
+}
+
+static void s_client_free_cb(uv_handle_t *h)
+{
+    td_client_t *c = h->data;
+    if (--c->handles == 0)
+        free(c);
+}
+
+static void s_client_destroy(td_client_t *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    td_kernel_t *k = c->k;
+    for (td_client_t **pp = &k->clients; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    td_oq_clear(&c->offline);
+    TD_LOG(TD_LOG_DEBUG, "relay.kernel", "kernel %s: client session closed", k->id);
+    for (int i = 0; i < S_NCLIENT; i++) {
+        if (c->poll_ok[i])
+            uv_close((uv_handle_t *)&c->poll[i], s_client_free_cb);
+        if (c->sock[i])
+            zmq_close(c->sock[i]);
+        c->sock[i] = NULL;
+    }
+    uv_close((uv_handle_t *)&c->grace, s_client_free_cb);
+}
+
+static void s_on_grace(uv_timer_t *t)
+{
+    td_client_t *c = t->data;
+    if (c->dropped)
+        TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: session gone, %zu buffered messages lost",
+               c->k->id, c->dropped);
+    s_client_destroy(c);
+}
+
+static void *s_zsock(td_kernel_t *k, int type, td_channel_t ch, const char *identity)
+{
+    void *s = zmq_socket(k->r->zctx, type);
+    if (!s)
+        return NULL;
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (identity)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, identity, strlen(identity));
+    if (type == ZMQ_SUB)
+        zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    char ep[300];
+    if (td_connfile_endpoint(&k->cf, ch, ep, sizeof ep) != 0 || zmq_connect(s, ep) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int s_poll_start(td_relay_t *r, uv_poll_t *h, void *sock, td_kernel_t *k, uv_poll_cb cb)
+{
+    int fd;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) != 0)
+        return -1;
+    if (uv_poll_init(r->loop, h, fd) != 0)
+        return -1;
+    h->data = k;
+    k->handles++;
+    uv_poll_start(h, UV_READABLE, cb);
+    return 0;
+}
+
+/* Closes the kernel's sockets and handles; the memory goes with the last handle. The process must
+ * be gone (or never started). */
+static void s_kernel_release(td_kernel_t *k)
+{
+    k->freeing = 1;
+    k->handles++; /* guard: released below, so the count cannot hit zero while we loop */
+    uv_poll_t *polls[3] = {&k->p_iopub, &k->p_shell, &k->p_control};
+    void **socks[3] = {&k->iopub, &k->shell, &k->control};
+    for (int i = 0; i < 3; i++) {
+        if (polls[i]->data)
+            uv_close((uv_handle_t *)polls[i], s_k_handle_closed);
+        if (*socks[i])
+            zmq_close(*socks[i]);
+        *socks[i] = NULL;
+    }
+    uv_close((uv_handle_t *)&k->nudge, s_k_handle_closed);
+    uv_close((uv_handle_t *)&k->kill_timer, s_k_handle_closed);
+    if (k->cf_path[0])
+        unlink(k->cf_path);
+    if (--k->handles == 0)
+        s_kernel_free(k);
+}
+
+/* The kernel is gone for good: tell waiters, close websockets and client sessions, free. */
+static void s_kernel_finish(td_kernel_t *k)
+{
+    td_relay_t *r = k->r;
+    for (td_kernel_t **pp = &r->kernels; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    k->state = K_STOPPING;
+    td_sessions_drop_kernel(r->sessions, k->id);
+    td_client_t *next;
+    for (td_client_t *c = k->clients; c; c = next) {
+        next = c->next;
+        if (c->ws)
+            td_ws_close(c->ws, 1001, "kernel shut down");
+        s_client_destroy(c);
+    }
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) shut down", k->id, k->name);
+    td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+    td_waiters_fire(&k->shutdown_waiters, k, 0);
+    s_kernel_release(k);
+}
+
+/* ---- process --------------------------------------------------------------------------------- */
+
+extern char **environ;
+
+static void s_free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The child's environment: ours, overridden by the kernel's env object. */
+static char **s_build_env(json_t *over)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **v = calloc(n + json_object_size(over) + 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; v && i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        if (!eq)
+            continue;
+        char key[256];
+        size_t kl = (size_t)(eq - environ[i]);
+        if (kl >= sizeof key)
+            continue;
+        memcpy(key, environ[i], kl);
+        key[kl] = '\0';
+        if (json_object_get(over, key))
+            continue;
+        v[k++] = strdup(environ[i]);
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(over, key, val)
+    {
+        if (!v || !json_is_string(val))
+            continue;
+        size_t len = strlen(key) + json_string_length(val) + 2;
+        char *s = malloc(len);
+        if (s)
+            snprintf(s, len, "%s=%s", key, json_string_value(val));
+        v[k++] = s;
+    }
+    return v;
+}
+
+/* Replaces "{connection_file}" and "{resource_dir}" in one argv word. */
+static char *s_subst(const char *word, const td_kernel_t *k)
+{
+    const char *keys[2] = {"{connection_file}", "{resource_dir}"};
+    const char *vals[2] = {k->cf_path, k->resource_dir ? k->resource_dir : ""};
+    size_t cap = strlen(word) + 1;
+    for (int i = 0; i < 2; i++)
+        for (const char *p = word; (p = strstr(p, keys[i])) != NULL; p += strlen(keys[i]))
+            cap += strlen(vals[i]);
+    char *out = malloc(cap), *w = out;
+    if (!out)
+        return NULL;
+    for (const char *p = word; *p;) {
+        int hit = 0;
+        for (int i = 0; i < 2 && !hit; i++)
+            if (strncmp(p, keys[i], strlen(keys[i])) == 0) {
+                w = stpcpy(w, vals[i]);
+                p += strlen(keys[i]);
+                hit = 1;
+            }
+        if (!hit)
+            *w++ = *p++;
+    }
+    *w = '\0';
+    return out;
+}
+
+static void s_on_exit(uv_process_t *p, int64_t status, int sig);
+
+static void s_proc_closed(uv_handle_t *h)
+{
+    td_kernel_t *k = h->data;
+    free(h);
+    if (--k->handles == 0 && k->freeing)
+        s_kernel_free(k);
+}
+
+static int s_spawn(td_kernel_t *k, char *msg, size_t cap)
+{
+    size_t argc = json_array_size(k->argv);
+    char **argv = calloc(argc + 1, sizeof *argv);
+    char **envp = s_build_env(k->env);
+    uv_process_t *proc = calloc(1, sizeof *proc);
+    int rc = -1;
+    if (!argv || !envp || !proc)
+        goto done;
+    for (size_t i = 0; i < argc; i++)
+        if (!(argv[i] = s_subst(json_string_value(json_array_get(k->argv, i)), k)))
+            goto done;
+    uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
+                                     {.flags = UV_INHERIT_FD, .data.fd = 1},
+                                     {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    uv_process_options_t o = {0};
+    o.exit_cb = s_on_exit;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = envp;
+    o.cwd = k->cwd;
+    o.flags = UV_PROCESS_DETACHED; /* own process group: SIGINT reaches the kernel's children */
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    proc->data = k;
+    int uvrc = uv_spawn(k->r->loop, proc, &o);
+    if (uvrc != 0) {
+        snprintf(msg, cap, "cannot start kernel %s: %s (%s)", k->name, argv[0], uv_strerror(uvrc));
+        /* uv_spawn failures still need the handle closed. */
+        k->handles++;
+        uv_close((uv_handle_t *)proc, s_proc_closed);
+        proc = NULL;
+        goto done;
+    }
+    k->handles++;
+    k->proc = proc;
+    k->pid = proc->pid;
+    proc = NULL;
+    k->got_info = k->got_iopub = k->live = 0;
+    k->nudge_since_us = td_relay_now(k->r);
+    uv_timer_start(&k->nudge, s_on_nudge, 50, S_NUDGE_MS);
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) started, pid %d", k->id, k->name, k->pid);
+    rc = 0;
+done:
+    s_free_strv(argv);
+    s_free_strv(envp);
+    free(proc);
+    return rc;
+}
+
+static void s_on_exit(uv_process_t *p, int64_t status, int sig)
+{
+    td_kernel_t *k = p->data;
+    uv_close((uv_handle_t *)p, s_proc_closed);
+    if (k->proc == p)
+        k->proc = NULL;
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s pid %d exited (status %lld, signal %d)", k->id,
+           k->pid, (long long)status, sig);
+    k->pid = 0;
+    uv_timer_stop(&k->kill_timer);
+    uv_timer_stop(&k->nudge);
+    k->live = 0;
+    char msg[256];
+    if (k->state == K_STOPPING || k->r->shutting_down) {
+        s_kernel_finish(k);
+        return;
+    }
+    if (k->state == K_RESTARTING) {
+        snprintf(k->exec_state, sizeof k->exec_state, "restarting");
+        if (s_spawn(k, msg, sizeof msg) != 0) {
+            k->state = K_DEAD;
+            snprintf(k->reason, sizeof k->reason, "%.150s", msg);
+            s_broadcast_status(k, "dead");
+            td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+        } else {
+            k->state = K_STARTING; /* the waiters fire when the new process is live */
+        }
+        return;
+    }
+    /* The kernel died on its own: tell everyone, then restart it (bounded). */
+    s_broadcast_status(k, "restarting");
+    if (++k->autorestarts > S_MAX_AUTORESTARTS || s_spawn(k, msg, sizeof msg) != 0) {
+        k->state = K_DEAD;
+        snprintf(k->reason, sizeof k->reason, "kernel died and could not be restarted");
+        TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s is dead", k->id);
+        s_broadcast_status(k, "dead");
+        td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+        return;
+    }
+    k->state = K_STARTING;
+}
+
+static void s_on_kill(uv_timer_t *t)
+{
+    td_kernel_t *k = t->data;
+    if (!k->pid)
+        return;
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s did not exit in time, killing", k->id);
+    if (kill(-k->pid, SIGKILL) != 0)
+        kill(k->pid, SIGKILL);
+}
+
+static int s_free_ports(int *ports, int n)
+{
+    int fds[TD_CH_COUNT];
+    int rc = 0, opened = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t al = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+            getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+            if (fd >= 0)
+                close(fd);
+            rc = -1;
+            break;
+        }
+        fds[opened++] = fd;
+        ports[i] = ntohs(a.sin_port);
+    }
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    return rc;
+}
+
+static int s_write_connfile(td_kernel_t *k)
+{
+    char *text = td_connfile_encode(&k->cf);
+    if (!text)
+        return -1;
+    int fd = open(k->cf_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    int ok = fd >= 0 && write(fd, text, len) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    free(text);
+    return ok ? 0 : -1;
+}
+
+td_kernel_t *td_kernel_start(td_relay_t *r, const td_kspec_t *ks, json_t *extra_env,
+                             const char *cwd, int *rc, char *msg, size_t cap)
+{
+    td_kernel_t *k = calloc(1, sizeof *k);
+    *rc = TD_ENOMEM;
+    snprintf(msg, cap, "out of memory");
+    if (!k)
+        return NULL;
+    k->r = r;
+    td_stamp_uuid(&r->env, k->id);
+    td_stamp_uuid(&r->env, k->session);
+    snprintf(k->name, sizeof k->name, "%s", ks->name);
+    snprintf(k->exec_state, sizeof k->exec_state, "starting");
+    k->last_activity_us = td_relay_now(r);
+    k->argv = json_incref(json_object_get(ks->spec, "argv"));
+    k->env = json_deep_copy(json_object_get(ks->spec, "env"));
+    if (!k->env)
+        k->env = json_object();
+    const char *key;
+    json_t *val;
+    json_object_foreach(extra_env, key, val) if (json_is_string(val))
+        json_object_set(k->env, key, val);
+    k->cwd = strdup(cwd);
+    k->resource_dir = strdup(ks->dir);
+    k->interrupt_message =
+        strcmp(json_string_value(json_object_get(ks->spec, "interrupt_mode")), "message") == 0;
+    uv_timer_init(r->loop, &k->nudge);
+    uv_timer_init(r->loop, &k->kill_timer);
+    k->nudge.data = k->kill_timer.data = k;
+    k->handles = 2;
+
+    /* Connection file: free loopback ports and a random key. */
+    char keytext[TD_UUID_LEN + 1];
+    td_stamp_uuid(&r->env, keytext);
+    snprintf(k->cf.transport, sizeof k->cf.transport, "tcp");
+    snprintf(k->cf.ip, sizeof k->cf.ip, "127.0.0.1");
+    snprintf(k->cf.signature_scheme, sizeof k->cf.signature_scheme, "hmac-sha256");
+    k->cf.key = strdup(keytext);
+    k->cf.kernel_name = strdup(ks->name);
+    snprintf(k->cf_path, sizeof k->cf_path, "%s/kernel-%s.json", r->runtime_dir, k->id);
+    k->key = td_hmac_new("hmac-sha256", (const uint8_t *)keytext, strlen(keytext));
+    if (!k->cf.key || !k->cf.kernel_name || !k->key || !k->cwd || !k->resource_dir || !k->argv)
+        goto fail;
+    if (s_free_ports(k->cf.port, TD_CH_COUNT) != 0 || s_write_connfile(k) != 0) {
+        *rc = TD_ESTATE;
+        snprintf(msg, cap, "cannot write the connection file");
+        k->cf_path[0] = '\0';
+        goto fail;
+    }
+    k->iopub = s_zsock(k, ZMQ_SUB, TD_CH_IOPUB, NULL);
+    k->shell = s_zsock(k, ZMQ_DEALER, TD_CH_SHELL, NULL);
+    k->control = s_zsock(k, ZMQ_DEALER, TD_CH_CONTROL, NULL);
+    if (!k->iopub || !k->shell || !k->control ||
+        s_poll_start(r, &k->p_iopub, k->iopub, k, s_on_kpoll) != 0 ||
+        s_poll_start(r, &k->p_shell, k->shell, k, s_on_kpoll) != 0 ||
+        s_poll_start(r, &k->p_control, k->control, k, s_on_kpoll) != 0) {
+        *rc = TD_ESTATE;
+        snprintf(msg, cap, "cannot open the kernel's sockets");
+        goto fail;
+    }
+    if (s_spawn(k, msg, cap) != 0) {
+        *rc = TD_ESTATE;
+        goto fail;
+    }
+    k->next = r->kernels;
+    r->kernels = k;
+    r->last_activity_us = k->last_activity_us;
+    *rc = 0;
+    return k;
+fail:
+    /* Polls that were initialised have data set; s_kernel_release closes what exists. */
+    s_kernel_release(k);
+    return NULL;
+}
+
+/* ---- public kernel operations ---------------------------------------------------------------- */
+
+td_kernel_t *td_kernel_find(td_relay_t *r, const char *id)
+{
+    for (td_kernel_t *k = r->kernels; k && id; k = k->next)
+        if (k->state != K_STOPPING && strcmp(k->id, id) == 0)
+            return k;
+    return NULL;
+}
+
+const char *td_kernel_id(const td_kernel_t *k)
+{
+    return k->id;
+}
+
+td_kernel_t *td_kernel_next(const td_kernel_t *k)
+{
+    return k->next;
+}
+
+json_t *td_kernel_model(td_kernel_t *k)
+{
+    td_kinfo_t ki = {k->id, k->name, k->last_activity_us, k->exec_state, k->connections,
+                     k->state == K_DEAD && k->reason[0] ? k->reason : NULL};
+    return td_kmodel_kernel(&ki);
+}
+
+int td_kernel_interrupt(td_kernel_t *k)
+{
+    if (!k->pid)
+        return TD_ESTATE;
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: interrupt (%s)", k->id,
+           k->interrupt_message ? "message" : "signal");
+    if (k->interrupt_message) {
+        int rc = s_send_own(k, k->control, "interrupt_request", NULL);
+        s_drain_kernel(k, 2);
+        return rc;
+    }
+    if (kill(-k->pid, SIGINT) != 0 && kill(k->pid, SIGINT) != 0)
+        return TD_ESTATE;
+    return 0;
+}
+
+int td_kernel_restart(td_kernel_t *k, td_waiter_t *w)
+{
+    if (k->state == K_STOPPING)
+        return TD_ESTATE;
+    if (w)
+        td_waiter_link(&k->restart_waiters, w);
+    if (k->state == K_RESTARTING)
+        return 0; /* already under way; this waiter rides along */
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: restart", k->id);
+    k->state = K_RESTARTING;
+    k->autorestarts = 0;
+    k->live = k->got_info = k->got_iopub = 0;
+    uv_timer_stop(&k->nudge);
+    snprintf(k->exec_state, sizeof k->exec_state, "restarting");
+    if (!k->proc) {
+        char msg[256];
+        if (s_spawn(k, msg, sizeof msg) != 0) {
+            k->state = K_DEAD;
+            snprintf(k->reason, sizeof k->reason, "%.150s", msg);
+            td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+        } else {
+            k->state = K_STARTING;
+        }
+        return 0;
+    }
+    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 1));
+    s_drain_kernel(k, 2);
+    uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
+    return 0;
+}
+
+void td_kernel_shutdown(td_kernel_t *k, td_waiter_t *w)
+{
+    if (w)
+        td_waiter_link(&k->shutdown_waiters, w);
+    if (k->state == K_STOPPING)
+        return;
+    k->state = K_STOPPING;
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: shutdown", k->id);
+    td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
+    if (!k->proc) {
+        s_kernel_finish(k);
+        return;
+    }
+    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 0));
+    s_drain_kernel(k, 2);
+    uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
+}
+
+int td_kernel_shutdown_all(td_relay_t *r)
+{
+    int n = 0;
+    td_kernel_t *next;
+    for (td_kernel_t *k = r->kernels; k; k = next) {
+        next = k->next;
+        td_kernel_shutdown(k, NULL);
+    }
+    for (td_kernel_t *k = r->kernels; k; k = k->next)
+        n++;
+    return n;
+}
+
+/* ---- clients --------------------------------------------------------------------------------- */
+
+static td_client_t *s_client_new(td_kernel_t *k, const char *session_id, int anonymous)
+{
+    td_client_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->k = k;
+    c->anonymous = anonymous;
+    snprintf(c->session_id, sizeof c->session_id, "%s", session_id);
+    int ok = 1;
+    for (int i = 0; i < S_NCLIENT; i++) {
+        c->sock[i] = s_zsock(k, ZMQ_DEALER, s_cch[i], c->session_id);
+        ok = ok && c->sock[i];
+    }
+    for (int i = 0; i < S_NCLIENT; i++) {
+        int fd = -1;
+        size_t len = sizeof fd;
+        if (c->sock[i])
+            zmq_getsockopt(c->sock[i], ZMQ_FD, &fd, &len);
+        if (fd < 0 || uv_poll_init(k->r->loop, &c->poll[i], fd) != 0) {
+            ok = 0;
+            continue;
+        }
+        c->poll_ok[i] = 1;
+        c->poll[i].data = c;
+        uv_poll_start(&c->poll[i], UV_READABLE, s_on_cpoll);
+        c->handles++;
+    }
+    uv_timer_init(k->r->loop, &c->grace);
+    c->grace.data = c;
+    c->handles++;
+    c->next = k->clients;
+    k->clients = c;
+    if (!ok) {
+        s_client_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void s_replay(td_client_t *c)
+{
+    if (!c->offline.count)
+        return;
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: replaying %zu buffered messages (%zu dropped)",
+           c->k->id, c->offline.count, c->dropped);
+    c->dropped = 0;
+    int v1 = td_ws_is_v1(c->ws);
+    td_obuf_t *b;
+    while (c->ws && (b = td_oq_pop(&c->offline)) != NULL) {
+        if (v1) {
+            td_ws_enqueue(c->ws, b);
+        } else {
+            /* Buffered as v1; re-encode for a legacy client. */
+            td_kws_msg_t m;
+            if (td_kws_v1_decode(b->mem + LWS_PRE, b->len, &m, NULL) > 0) {
+                json_t *h = json_loadb((const char *)m.part[0].data, m.part[0].len, 0, NULL);
+                td_obuf_t *lb = s_encode(m.channel, m.part,
+                                         json_string_value(json_object_get(h, "msg_id")),
+                                         json_string_value(json_object_get(h, "msg_type")), m.buf,
+                                         m.nbuf, 0);
+                if (lb)
+                    td_ws_enqueue(c->ws, lb);
+                td_obuf_unref(&lb);
+                json_decref(h);
+            }
+            td_kws_msg_fini(&m);
+        }
+        td_obuf_unref(&b);
+    }
+}
+
+td_client_t *td_kernel_attach(td_kernel_t *k, const char *session_id, td_pss_t *ws)
+{
+    td_client_t *c = NULL;
+    int anonymous = !session_id || !*session_id;
+    char sid[TD_ROUTE_ARG_MAX];
+    if (anonymous)
+        td_stamp_uuid(&k->r->env, sid);
+    else
+        snprintf(sid, sizeof sid, "%s", session_id);
+    for (td_client_t *it = k->clients; it && !anonymous; it = it->next)
+        if (!it->closing && !it->anonymous && strcmp(it->session_id, sid) == 0)
+            c = it;
+    if (c && c->ws && c->ws != ws) {
+        TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: replacing stale connection", k->id);
+        td_pss_t *old = c->ws;
+        td_ws_close(old, 1000, "replaced by a new connection with the same session_id");
+        if (c->closing)
+            c = NULL;
+    }
+    if (!c && !(c = s_client_new(k, sid, anonymous)))
+        return NULL;
+    uv_timer_stop(&c->grace);
+    c->ws = ws;
+    k->connections++;
+    k->r->connections++;
+    s_replay(c);
+    return c;
+}
+
+void td_client_detach(td_client_t *c, td_pss_t *ws)
+{
+    if (!c || c->ws != ws)
+        return;
+    td_kernel_t *k = c->k;
+    c->ws = NULL;
+    k->connections--;
+    k->r->connections--;
+    if (c->anonymous || k->state == K_STOPPING || k->r->shutting_down)
+        s_client_destroy(c);
+    else
+        uv_timer_start(&c->grace, s_on_grace, k->r->offline_grace_ms, 0);
+}
+
+int td_client_live(const td_client_t *c)
+{
+    return c && !c->closing && c->k->live;
+}
+
+/* 1 when text (len bytes) parses as a JSON object. */
+static int s_is_object(td_bytes_t b, json_t **keep)
+{
+    json_t *v = json_loadb((const char *)b.data, b.len, 0, NULL);
+    int ok = json_is_object(v);
+    if (keep && ok)
+        *keep = v;
+    else
+        json_decref(v);
+    return ok;
+}
+
+int td_client_send(td_client_t *c, const td_kws_msg_t *m)
+{
+    td_kernel_t *k = c->k;
+    int i = m->channel == TD_CH_SHELL ? 0 : m->channel == TD_CH_CONTROL ? 1 : m->channel == TD_CH_STDIN ? 2 : -1;
+    if (i < 0) {
+        TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: client message on %s dropped", k->id,
+               td_channel_name(m->channel));
+        return 0;
+    }
+    json_t *h = NULL;
+    if (!s_is_object(m->part[0], &h))
+        return TD_EPROTO;
+    const char *t = json_string_value(json_object_get(h, "msg_type"));
+    int rc = 0;
+    if (!t || !*t || !s_is_object(m->part[1], NULL) || !s_is_object(m->part[2], NULL) ||
+        !s_is_object(m->part[3], NULL)) {
+        rc = TD_EPROTO;
+        goto done;
+    }
+    char sig[TD_HMAC_HEX_MAX + 1];
+    int sl = td_hmac_sign(k->key, m->part, 4, sig);
+    if (sl < 0) {
+        rc = sl;
+        goto done;
+    }
+    void *s = c->sock[i];
+    if (zmq_send(s, TD_WIRE_DELIM, 9, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0) {
+        TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: %s dropped, kernel queue full", k->id, t);
+        rc = TD_EAGAIN;
+        goto done;
+    }
+    zmq_send(s, sig, (size_t)sl, ZMQ_DONTWAIT | ZMQ_SNDMORE);
+    for (size_t p = 0; p < 4 + m->nbuf; p++) {
+        const td_bytes_t *b = p < 4 ? &m->part[p] : &m->buf[p - 4];
+        zmq_send(s, b->len ? b->data : (const void *)"", b->len,
+                 ZMQ_DONTWAIT | (p + 1 < 4 + m->nbuf ? ZMQ_SNDMORE : 0));
+    }
+    if (td_kmodel_tracked(t))
+        k->last_activity_us = k->r->last_activity_us = td_relay_now(k->r);
+    TD_LOG(TD_LOG_DEBUG, "relay.kernel", "kernel %s: %s on %s (%zu buffers)", k->id, t,
+           td_channel_name(m->channel), m->nbuf);
+    s_drain_client(c, i);
+done:
+    json_decref(h);
+    return rc;
+}

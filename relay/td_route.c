@@ -1,0 +1,160 @@
+/* td_route.c: URL routing for tandem-relay. The table is small and fixed, so matching is a split
+ * into segments followed by a comparison against each pattern; "*" in a pattern captures one
+ * segment. Captures are validated here (no '/', not "." or "..", bounded length) so handlers never
+ * see a path-like argument. Query arguments come as decoded "key=value" fragments; a fragment
+ * without '=' (JupyterLab's cache-buster) is simply never a match. */
+#include <string.h>
+
+#include "td/td_error.h"
+#include "td_route.h"
+
+typedef struct {
+    td_route_id_t id;
+    const char *pattern; /* segments separated by '/', "*" captures */
+} s_entry_t;
+
+static const s_entry_t s_table[] = {
+    {TD_ROUTE_API, "api"},
+    {TD_ROUTE_STATUS, "api/status"},
+    {TD_ROUTE_ME, "api/me"},
+    {TD_ROUTE_KSPECS, "api/kernelspecs"},
+    {TD_ROUTE_KSPEC, "api/kernelspecs/*"},
+    {TD_ROUTE_KSPEC_FILE, "kernelspecs/*/*"},
+    {TD_ROUTE_KERNELS, "api/kernels"},
+    {TD_ROUTE_KERNEL, "api/kernels/*"},
+    {TD_ROUTE_KERNEL_INTERRUPT, "api/kernels/*/interrupt"},
+    {TD_ROUTE_KERNEL_RESTART, "api/kernels/*/restart"},
+    {TD_ROUTE_KERNEL_CHANNELS, "api/kernels/*/channels"},
+    {TD_ROUTE_SESSIONS, "api/sessions"},
+    {TD_ROUTE_SESSION, "api/sessions/*"},
+    {TD_ROUTE_PROBE, ""},
+    {TD_ROUTE_PROBE, "tree"},
+    {TD_ROUTE_PROBE, "lab"},
+};
+
+#define S_MAX_SEGS 8
+
+/* Splits s (modified in place) at '/' into at most S_MAX_SEGS segments; -1 when there are more
+ * or a segment is empty (a "//" in the middle). */
+static int s_split(char *s, char **segs)
+{
+    int n = 0;
+    if (*s == '\0')
+        return 0;
+    for (char *p = s;;) {
+        if (n == S_MAX_SEGS)
+            return -1;
+        segs[n++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+        if (*p == '\0' || *p == '/')
+            return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (segs[i][0] == '\0')
+            return -1;
+    return n;
+}
+
+static int s_capture_ok(const char *seg)
+{
+    size_t len = strlen(seg);
+    return len > 0 && len < TD_ROUTE_ARG_MAX && strcmp(seg, ".") != 0 && strcmp(seg, "..") != 0;
+}
+
+int td_route_match(const char *path, td_route_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char buf[1024];
+    size_t len = path ? strlen(path) : 0;
+    if (len == 0 || path[0] != '/' || len >= sizeof buf)
+        return 0;
+    memcpy(buf, path + 1, len); /* includes the NUL */
+    len--;
+    if (len > 0 && buf[len - 1] == '/')
+        buf[--len] = '\0';
+    char *segs[S_MAX_SEGS];
+    int n = s_split(buf, segs);
+    if (n < 0)
+        return 0;
+    for (size_t e = 0; e < sizeof s_table / sizeof s_table[0]; e++) {
+        char pat[64];
+        strcpy(pat, s_table[e].pattern);
+        char *psegs[S_MAX_SEGS];
+        int pn = s_split(pat, psegs);
+        if (pn != n)
+            continue;
+        int ok = 1, caps = 0;
+        const char *cap[2] = {"", ""};
+        for (int i = 0; ok && i < n; i++) {
+            if (strcmp(psegs[i], "*") == 0) {
+                ok = s_capture_ok(segs[i]) && caps < 2;
+                if (ok)
+                    cap[caps++] = segs[i];
+            } else {
+                ok = strcmp(psegs[i], segs[i]) == 0;
+            }
+        }
+        if (!ok)
+            continue;
+        out->id = s_table[e].id;
+        strcpy(out->arg, cap[0]);
+        strcpy(out->arg2, cap[1]);
+        return 0;
+    }
+    return 0;
+}
+
+const char *td_route_name(td_route_id_t id)
+{
+    switch (id) {
+    case TD_ROUTE_PROBE: return "probe";
+    case TD_ROUTE_API: return "api";
+    case TD_ROUTE_STATUS: return "status";
+    case TD_ROUTE_ME: return "me";
+    case TD_ROUTE_KSPECS: return "kernelspecs";
+    case TD_ROUTE_KSPEC: return "kernelspec";
+    case TD_ROUTE_KSPEC_FILE: return "kernelspec-file";
+    case TD_ROUTE_KERNELS: return "kernels";
+    case TD_ROUTE_KERNEL: return "kernel";
+    case TD_ROUTE_KERNEL_INTERRUPT: return "interrupt";
+    case TD_ROUTE_KERNEL_RESTART: return "restart";
+    case TD_ROUTE_KERNEL_CHANNELS: return "channels";
+    case TD_ROUTE_SESSIONS: return "sessions";
+    case TD_ROUTE_SESSION: return "session";
+    default: return "none";
+    }
+}
+
+int td_route_query(const char *const *frags, size_t n, const char *key, char *out, size_t cap)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < n; i++) {
+        const char *f = frags[i];
+        if (!f || strncmp(f, key, klen) != 0 || f[klen] != '=')
+            continue;
+        size_t vlen = strlen(f + klen + 1);
+        if (vlen >= cap)
+            return TD_E2BIG;
+        memcpy(out, f + klen + 1, vlen + 1);
+        return 0;
+    }
+    return TD_ENOENT;
+}
+
+int td_route_is_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}

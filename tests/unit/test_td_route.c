@@ -1,0 +1,69 @@
+/* test_td_route.c: the relay's URL table and query reading: every endpoint, trailing slashes,
+ * captures that could be paths (".." or empty) refused, the cache-buster ignored, ids checked. */
+#include "td/td_error.h"
+#include "td_route.h"
+#include "test.h"
+
+static td_route_id_t s_id(const char *path)
+{
+    td_route_t r;
+    td_route_match(path, &r);
+    return r.id;
+}
+
+void test_td_route(void)
+{
+    td_route_t r;
+    TD_ASSERT_EQ(s_id("/api"), TD_ROUTE_API);
+    TD_ASSERT_EQ(s_id("/api/"), TD_ROUTE_API);
+    TD_ASSERT_EQ(s_id("/api/status"), TD_ROUTE_STATUS);
+    TD_ASSERT_EQ(s_id("/api/me"), TD_ROUTE_ME);
+    TD_ASSERT_EQ(s_id("/api/kernelspecs"), TD_ROUTE_KSPECS);
+    TD_ASSERT_EQ(s_id("/api/kernels"), TD_ROUTE_KERNELS);
+    TD_ASSERT_EQ(s_id("/api/sessions/"), TD_ROUTE_SESSIONS);
+    TD_ASSERT_EQ(s_id("/"), TD_ROUTE_PROBE);
+    TD_ASSERT_EQ(s_id("/tree"), TD_ROUTE_PROBE);
+    TD_ASSERT_EQ(s_id("/nope"), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id(""), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("api"), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("/api//kernels"), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("/api/kernels/a/b/c/d/e/f/g/h/i"), TD_ROUTE_NONE);
+
+    TD_ASSERT_OK(td_route_match("/api/kernels/6841b8b2-80e8/restart", &r));
+    TD_ASSERT_EQ(r.id, TD_ROUTE_KERNEL_RESTART);
+    TD_ASSERT_STR_EQ(r.arg, "6841b8b2-80e8");
+    td_route_match("/api/kernels/k1/interrupt/", &r);
+    TD_ASSERT_EQ(r.id, TD_ROUTE_KERNEL_INTERRUPT);
+    td_route_match("/api/kernels/k1/channels", &r);
+    TD_ASSERT_EQ(r.id, TD_ROUTE_KERNEL_CHANNELS);
+    td_route_match("/api/kernels/k1", &r);
+    TD_ASSERT_EQ(r.id, TD_ROUTE_KERNEL);
+    td_route_match("/kernelspecs/python3/logo-64x64.png", &r);
+    TD_ASSERT_EQ(r.id, TD_ROUTE_KSPEC_FILE);
+    TD_ASSERT_STR_EQ(r.arg, "python3");
+    TD_ASSERT_STR_EQ(r.arg2, "logo-64x64.png");
+    TD_ASSERT_EQ(s_id("/kernelspecs/python3/../../etc/passwd"), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("/kernelspecs/../kernel.json"), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("/api/kernelspecs/.."), TD_ROUTE_NONE);
+    TD_ASSERT_EQ(s_id("/api/sessions/."), TD_ROUTE_NONE);
+    char longp[600] = "/api/kernels/";
+    memset(longp + 13, 'a', 300);
+    TD_ASSERT_EQ(s_id(longp), TD_ROUTE_NONE);
+
+    /* Query fragments: the bare cache-buster never matches, values are copied, bounds kept. */
+    const char *frags[] = {"1700000000000", "token=abc", "session_id=s-1", "tokenx=no", "empty="};
+    char out[16];
+    TD_ASSERT_OK(td_route_query(frags, 5, "token", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "abc");
+    TD_ASSERT_OK(td_route_query(frags, 5, "session_id", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "s-1");
+    TD_ASSERT_OK(td_route_query(frags, 5, "empty", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "");
+    TD_ASSERT_EQ(td_route_query(frags, 5, "1700000000000", out, sizeof out), TD_ENOENT);
+    TD_ASSERT_EQ(td_route_query(frags, 5, "missing", out, sizeof out), TD_ENOENT);
+    TD_ASSERT_EQ(td_route_query(frags, 5, "session_id", out, 3), TD_E2BIG);
+    TD_ASSERT_EQ(td_route_is_id("6841b8b2-80e8-4af7-89df-5ae45db41a57"), 1);
+    TD_ASSERT_EQ(td_route_is_id("../x"), 0);
+    TD_ASSERT_EQ(td_route_is_id(""), 0);
+    TD_ASSERT_STR_EQ(td_route_name(TD_ROUTE_KERNELS), "kernels");
+}
