@@ -11,7 +11,8 @@
 
 #include "td/td_lib0.h"
 
-/* ---- encoder ---------------------------------------------------------------------------------- */
+/* ---- encoder ----------------------------------------------------------------------------------
+ */
 
 void td_lib0_enc_init(td_lib0_enc_t *e)
 {
@@ -209,15 +210,21 @@ static int s_write_any_object(td_lib0_enc_t *e, const json_t *v, int depth)
     const char *key;
     json_t *val;
     uint64_t idx;
-    json_object_foreach((json_t *)v, key, val) nidx += s_js_index_key(key, &idx);
+    json_object_foreach((json_t *)v, key, val)
+    {
+        nidx += s_js_index_key(key, &idx);
+    }
     s_idx_key_t *ix = NULL;
     if (nidx > 0) {
         ix = malloc(nidx * sizeof *ix);
         if (ix == NULL)
             return e->err = TD_ENOMEM;
         size_t i = 0;
-        json_object_foreach((json_t *)v, key, val) if (s_js_index_key(key, &idx)) ix[i++] =
-            (s_idx_key_t){idx, key};
+        json_object_foreach((json_t *)v, key, val)
+        {
+            if (s_js_index_key(key, &idx))
+                ix[i++] = (s_idx_key_t){idx, key};
+        }
         qsort(ix, nidx, sizeof *ix, s_idx_key_cmp);
     }
     int rc = 0;
@@ -291,7 +298,8 @@ int td_lib0_write_any_json(td_lib0_enc_t *e, const json_t *v)
     return s_write_any_json(e, v, 0);
 }
 
-/* ---- raw readers ------------------------------------------------------------------------------ */
+/* ---- raw readers ------------------------------------------------------------------------------
+ */
 
 ssize_t td_lib0_read_varuint(const uint8_t *p, size_t n, uint64_t *out)
 {
@@ -338,7 +346,8 @@ ssize_t td_lib0_read_varint(const uint8_t *p, size_t n, int64_t *out, bool *neg_
     return (ssize_t)i;
 }
 
-/* ---- decoder cursor --------------------------------------------------------------------------- */
+/* ---- decoder cursor ---------------------------------------------------------------------------
+ */
 
 void td_lib0_dec_init(td_lib0_dec_t *d, const uint8_t *data, size_t len, td_error_t *err)
 {
@@ -463,7 +472,8 @@ int td_lib0_dec_bigint64(td_lib0_dec_t *d, int64_t *out)
     return rc;
 }
 
-/* Reads a count and checks it against the input left: each element takes at least min_each bytes. */
+/* Reads a count and checks it against the input left: each element takes at least min_each bytes.
+ */
 static int s_read_count(td_lib0_dec_t *d, size_t min_each, uint64_t *n)
 {
     int rc = td_lib0_dec_varuint(d, n);
@@ -661,7 +671,8 @@ int td_lib0_dec_any_json(td_lib0_dec_t *d, json_t **out)
     return s_any_json(d, 0, out);
 }
 
-/* ---- canonical re-encoding -------------------------------------------------------------------- */
+/* ---- canonical re-encoding --------------------------------------------------------------------
+ */
 
 typedef struct s_canon_entry {
     td_bytes_t key;
@@ -821,7 +832,8 @@ int td_lib0_dec_any_canon(td_lib0_dec_t *d, td_lib0_enc_t *e)
     return s_canon(d, e, 0);
 }
 
-/* ---- UTF-8 / UTF-16 --------------------------------------------------------------------------- */
+/* ---- UTF-8 / UTF-16 ---------------------------------------------------------------------------
+ */
 
 bool td_lib0_utf8_valid(const uint8_t *s, size_t n)
 {

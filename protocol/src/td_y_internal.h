@@ -1,6 +1,7 @@
 /* td_y_internal.h: what the Yjs engine's files share and nobody else sees: a small uint64 hash map,
  * the struct writer used by updates and the document, and the lazy block writer (yjs's
- * LazyStructWriter) that groups structs into client blocks whose counts are only known at the end. */
+ * LazyStructWriter) that groups structs into client blocks whose counts are only known at the end.
+ */
 #ifndef TD_Y_INTERNAL_H
 #define TD_Y_INTERNAL_H
 
@@ -11,7 +12,8 @@
 #include "td/td_lib0.h"
 #include "td/td_yupdate.h"
 
-/* ---- uint64 -> size_t map (open addressing, linear probing, no deletion) ---------------------- */
+/* ---- uint64 -> size_t map (open addressing, linear probing, no deletion) ----------------------
+ */
 
 typedef struct td__u64map {
     uint64_t *keys;
@@ -27,7 +29,8 @@ size_t *td__u64map_get(const td__u64map_t *m, uint64_t key);
 /* Inserts or replaces. 0 or TD_ENOMEM. */
 int td__u64map_put(td__u64map_t *m, uint64_t key, size_t val);
 
-/* ---- struct writing ----------------------------------------------------------------------------- */
+/* ---- struct writing -----------------------------------------------------------------------------
+ */
 
 /* Writes s (info byte onwards) starting offset clocks into it, as yjs's write(encoder, offset):
  * with offset > 0 the origin becomes (client, clock + offset - 1) and the content is cut. In lazy
@@ -43,7 +46,15 @@ size_t td__yvalues_offset(const uint8_t *p, size_t n, uint64_t k, bool json);
  * at the cut by U+FFFD (yjs#248), as a varString. */
 void td__ywrite_string_from(td_lib0_enc_t *e, const uint8_t *s, size_t n, uint64_t units);
 
-/* ---- lazy block writer ------------------------------------------------------------------------ */
+/* Writes a subdocument's options (one validated `any`) the way yjs rebuilds them from the Doc it
+ * creates: only {gc: false}, {autoLoad: true} and {meta} survive, in that order. 0 or TD_ENOMEM. */
+int td__ydoc_opts_canon(const uint8_t *p, size_t n, td_lib0_enc_t *e);
+
+/* Byte offset of client block i in the decoded input. */
+size_t td__yupdate_block_offset(const td_yupdate_t *u, size_t i);
+
+/* ---- lazy block writer ------------------------------------------------------------------------
+ */
 
 typedef struct td__ylazy {
     td_lib0_enc_t blocks; /* finished blocks: count, client, clock, structs */
@@ -61,7 +72,8 @@ int td__ylazy_write(td__ylazy_t *w, const td_ystruct_t *s, uint64_t offset);
 /* Writes the struct section (block count, blocks) to out. 0 or TD_ENOMEM. */
 int td__ylazy_finish(td__ylazy_t *w, td_lib0_enc_t *out);
 
-/* ---- delete sets -------------------------------------------------------------------------------- */
+/* ---- delete sets --------------------------------------------------------------------------------
+ */
 
 typedef struct td__yds_entry {
     uint64_t client;
@@ -82,5 +94,183 @@ int td__yds_add(td__yds_t *ds, uint64_t client, uint64_t clock, uint64_t len);
 int td__yds_sort(td__yds_t *ds, bool merge);
 /* Writes a delete set grouped by td__yds_sort (yjs writeDeleteSet). */
 void td__yds_write(const td__yds_t *ds, td_lib0_enc_t *e);
+
+/* ---- document internals (td_ydoc.c, td_ytype.c, td_yrelpos.c) ------------------------------- */
+
+#include "td/td_ydoc.h"
+#include "td/td_ytype.h"
+
+void td__u64map_clear(td__u64map_t *m);
+
+/* An interned string (map keys, root names); lives as long as its document. */
+typedef struct td__key {
+    struct td__key *next; /* the document's list of keys, for destroy */
+    size_t len;
+    char s[]; /* NUL-terminated */
+} td__key_t;
+
+enum {
+    TD__I_DELETED = 1,
+    TD__I_KEEP = 2,
+    TD__I_ORIGIN = 4,
+    TD__I_RORIGIN = 8,
+    TD__I_ASCII = 16, /* String content: one byte per UTF-16 unit */
+};
+
+/* A struct in the store: an Item, or a GC struct (kind TD_YSTRUCT_GC: only id and len matter). */
+typedef struct td__item td__item_t;
+struct td__item {
+    td_yid_t id;
+    uint64_t len;
+    td_yid_t origin;       /* valid with TD__I_ORIGIN */
+    td_yid_t right_origin; /* valid with TD__I_RORIGIN */
+    td__item_t *left, *right;
+    td_ytype_t *parent;
+    td__key_t *parent_sub; /* map key, or NULL */
+    union {
+        struct {
+            uint8_t *p; /* owned */
+            uint32_t n, cap;
+        } buf; /* String, Any, JSON, Binary, Embed, Format (key|value), Doc (guid|opts) */
+        td_ytype_t *type; /* Type content; owned by the document */
+    } c;
+    uint32_t split; /* Format: key length; Doc: guid length */
+    uint8_t kind;   /* TD_YSTRUCT_ITEM or TD_YSTRUCT_GC */
+    uint8_t content;
+    uint8_t flags;
+};
+
+static inline bool td__deleted(const td__item_t *it)
+{
+    return it->kind != TD_YSTRUCT_ITEM || (it->flags & TD__I_DELETED);
+}
+
+static inline bool td__countable(const td__item_t *it)
+{
+    return it->kind == TD_YSTRUCT_ITEM && it->content != TD_YCONTENT_DELETED &&
+           it->content != TD_YCONTENT_FORMAT;
+}
+
+/* A visible position cache for list types (yjs search markers): item starts at index. */
+typedef struct td__marker {
+    td__item_t *item;
+    uint64_t index;
+    uint64_t stamp;
+} td__marker_t;
+
+#define TD__NMARKERS 8
+
+struct td_ytype {
+    td_ydoc_t *doc;
+    td_ytype_t *next_all; /* the document's list of every type, for destroy */
+    int kind;
+    td__item_t *item; /* the Type item holding this type; NULL for roots and once GC'd */
+    td_yid_t id;      /* the item's id (nested types) */
+    bool nested;
+    bool gcd; /* deleted and garbage-collected */
+    bool has_formatting;
+    td__key_t *name; /* roots */
+    char *node_name; /* XmlElement / XmlHook, owned */
+    td__item_t *start;
+    uint64_t length; /* countable, non-deleted units of the list */
+    /* map part: keys in first-set order, the current item of each, and a hash index */
+    td__key_t **keys;
+    td__item_t **vals;
+    size_t nkeys, capkeys;
+    td__u64map_t kindex; /* (uintptr_t)key -> position in keys */
+    td__marker_t markers[TD__NMARKERS];
+    size_t nmarkers;
+    uint64_t txn_mark; /* the transaction that last listed it as changed */
+};
+
+/* Per-client struct array, sorted by clock and contiguous. */
+typedef struct td__client {
+    uint64_t client;
+    td__item_t **v;
+    size_t n, cap;
+} td__client_t;
+
+typedef struct td__txn {
+    void *origin;
+    bool local;
+    uint64_t serial;
+    td__u64map_t before; /* client -> clock at the first change in this transaction */
+    uint64_t *touched;   /* those clients, in order */
+    size_t ntouched, captouched;
+    td__yds_t ds;
+    td_yid_t *merge; /* yjs _mergeStructs, by id */
+    size_t nmerge, capmerge;
+    td_ytype_t **changed;
+    size_t nchanged, capchanged;
+} td__txn_t;
+
+struct td_ydoc {
+    uint64_t client_id;
+    bool gc;
+    td__client_t **clients;
+    size_t nclients, capclients;
+    td__u64map_t client_index;
+    td_ytype_t **roots;
+    size_t nroots, caproots;
+    td_ytype_t *all_types;
+    td__key_t *all_keys;
+    td__key_t **keytab; /* interning table: open addressing by string hash */
+    size_t capkeytab, nkeytab;
+    td__u64map_t root_index;  /* (uintptr_t)name key -> position in roots */
+    td_ytype_t *marker_owner; /* the list type whose markers the current local edit maintains */
+    td__txn_t txn;
+    bool in_txn; /* a transaction is open (explicit or implicit) */
+    bool explicit_txn;
+    bool in_observer;
+    uint64_t txn_serial;
+    uint64_t marker_stamp;
+    struct td__observer {
+        td_ydoc_observe_fn *fn;
+        void *arg;
+    } * observers;
+    size_t nobservers, capobservers;
+    /* Pending structs (a v1 update plus the lowest missing clock per client) and deletions. */
+    uint8_t *pending;
+    size_t pending_len;
+    td__u64map_t pending_missing;
+    uint8_t *pending_ds;
+    size_t pending_ds_len;
+};
+
+/* Keys. */
+td__key_t *td__ydoc_key(td_ydoc_t *doc, const char *s, size_t n);
+/* Types. */
+td_ytype_t *td__ytype_new(td_ydoc_t *doc, int kind, const char *node_name, size_t node_len);
+void td__ytype_free(td_ytype_t *t);
+td__item_t *td__ytype_map_get(const td_ytype_t *t, const td__key_t *key);
+int td__ytype_map_set(td_ytype_t *t, td__key_t *key, td__item_t *item);
+void td__ytype_markers_clear(td_ytype_t *t);
+void td__ytype_marker_replace(td_ytype_t *t, td__item_t *from, td__item_t *to, uint64_t shift);
+td_ytype_t *td__ydoc_root_by_name(td_ydoc_t *doc, const char *name, size_t n, bool create);
+
+/* Store. */
+td__client_t *td__ydoc_client(const td_ydoc_t *doc, uint64_t client);
+uint64_t td__client_state(const td__client_t *c);
+size_t td__find_index(const td__client_t *c, uint64_t clock);
+td__item_t *td__get_item(const td_ydoc_t *doc, td_yid_t id);
+
+/* Transactions (td_ydoc.c). */
+int td__ydoc_txn_open(td_ydoc_t *doc, void *origin, bool local, bool *opened);
+int td__ydoc_txn_close(td_ydoc_t *doc);
+uint64_t td__txn_before(const td_ydoc_t *doc, uint64_t client);
+
+/* Items. */
+td__item_t *td__item_alloc(void);
+void td__item_free(td__item_t *it);
+td__item_t *td__clean_start(td_ydoc_t *doc, td_yid_t id);
+td__item_t *td__clean_end(td_ydoc_t *doc, td_yid_t id);
+int td__item_delete(td_ydoc_t *doc, td__item_t *it);
+/* Creates and integrates a local item between left and right. Steals content buffers. */
+int td__item_local(td_ydoc_t *doc, td_ytype_t *parent, td__key_t *sub, td__item_t *left,
+                   td__item_t *right, uint8_t content, uint8_t *buf, uint32_t n, uint32_t split,
+                   uint64_t len, td_ytype_t *type, td__item_t **out);
+/* Content JSON for one Item (getContent()[k]); new reference or NULL (nothing to show). */
+json_t *td__item_value_json(const td__item_t *it, uint64_t k);
+int td__ydoc_add_changed(td_ydoc_t *doc, td_ytype_t *type);
 
 #endif

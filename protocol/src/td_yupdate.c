@@ -21,8 +21,8 @@ struct td_yupdate {
     size_t nstructs;
     struct s_block {
         uint64_t client, clock;
-        size_t first, count;
-    } *blocks;
+        size_t first, count, offset;
+    } * blocks;
     size_t nblocks;
     td_yds_client_t *ds;
     size_t nds;
@@ -30,7 +30,8 @@ struct td_yupdate {
     size_t nranges;
 };
 
-/* ---- uint64 map --------------------------------------------------------------------------------- */
+/* ---- uint64 map ---------------------------------------------------------------------------------
+ */
 
 static size_t s_hash(uint64_t k)
 {
@@ -46,6 +47,13 @@ void td__u64map_fini(td__u64map_t *m)
     free(m->vals);
     free(m->used);
     memset(m, 0, sizeof *m);
+}
+
+void td__u64map_clear(td__u64map_t *m)
+{
+    if (m->n > 0)
+        memset(m->used, 0, m->cap);
+    m->n = 0;
 }
 
 size_t *td__u64map_get(const td__u64map_t *m, uint64_t key)
@@ -97,7 +105,8 @@ int td__u64map_put(td__u64map_t *m, uint64_t key, size_t val)
     return 0;
 }
 
-/* ---- decoding ----------------------------------------------------------------------------------- */
+/* ---- decoding -----------------------------------------------------------------------------------
+ */
 
 static int s_fail(td_lib0_dec_t *d, size_t at, const char *what)
 {
@@ -107,9 +116,10 @@ static int s_fail(td_lib0_dec_t *d, size_t at, const char *what)
 /* Reads a count whose elements take at least min_each bytes each. */
 static int s_count(td_lib0_dec_t *d, size_t min_each, uint64_t *n)
 {
+    size_t at = d->pos;
     int rc = td_lib0_dec_varuint(d, n);
     if (rc == 0 && *n > td_lib0_dec_remaining(d) / min_each)
-        return s_fail(d, d->pos, "count exceeds the remaining input");
+        return s_fail(d, at, "count exceeds the remaining input");
     return rc;
 }
 
@@ -280,10 +290,11 @@ static int s_decode_structs(td_lib0_dec_t *d, td_yupdate_t *u)
     size_t cap = 0;
     for (uint64_t c = 0; c < nclients; c++) {
         uint64_t nstructs, client, clock;
+        size_t at = d->pos;
         if ((rc = s_count(d, 2, &nstructs)) != 0 || (rc = td_lib0_dec_varuint(d, &client)) != 0 ||
             (rc = td_lib0_dec_varuint(d, &clock)) != 0)
             return rc;
-        u->blocks[c] = (struct s_block){client, clock, u->nstructs, (size_t)nstructs};
+        u->blocks[c] = (struct s_block){client, clock, u->nstructs, (size_t)nstructs, at};
         u->nblocks++;
         for (uint64_t k = 0; k < nstructs; k++) {
             td_ystruct_t s;
@@ -405,6 +416,11 @@ void td_yupdate_block(const td_yupdate_t *self, size_t i, uint64_t *client, size
     *count = self->blocks[i].count;
 }
 
+size_t td__yupdate_block_offset(const td_yupdate_t *self, size_t i)
+{
+    return self->blocks[i].offset;
+}
+
 size_t td_yupdate_ds_nclients(const td_yupdate_t *self)
 {
     return self->nds;
@@ -415,7 +431,8 @@ td_yds_client_t td_yupdate_ds_client(const td_yupdate_t *self, size_t i)
     return self->ds[i];
 }
 
-/* ---- struct writing ----------------------------------------------------------------------------- */
+/* ---- struct writing -----------------------------------------------------------------------------
+ */
 
 size_t td__yvalues_offset(const uint8_t *p, size_t n, uint64_t k, bool json)
 {
@@ -525,21 +542,109 @@ int td__ystruct_write(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, 
         break;
     case TD_YCONTENT_DOC:
         td_lib0_write_buf(e, s->data.data, s->data.len);
-        if (lazy) {
-            td_lib0_dec_t d;
-            td_lib0_dec_init(&d, s->data2.data, s->data2.len, NULL);
-            int rc = td_lib0_dec_any_canon(&d, e);
-            if (rc != 0)
-                return rc == TD_ENOMEM ? rc : TD_EPROTO;
-        } else {
-            td_lib0_write_raw(e, s->data2.data, s->data2.len);
-        }
+        if (lazy)
+            return td__ydoc_opts_canon(s->data2.data, s->data2.len, e);
+        td_lib0_write_raw(e, s->data2.data, s->data2.len);
         break;
     }
     return e->err;
 }
 
-/* ---- lazy block writer ------------------------------------------------------------------------ */
+/* JS truthiness of the `any` value at d (which was validated), consuming it. */
+static bool s_any_truthy(td_lib0_dec_t *d)
+{
+    size_t start = d->pos;
+    uint8_t tag = d->data[d->pos];
+    td_lib0_dec_any_skip(d);
+    const uint8_t *p = d->data + start + 1;
+    size_t n = d->pos - start - 1;
+    switch (tag) {
+    case TD_LIB0_ANY_UNDEFINED:
+    case TD_LIB0_ANY_NULL:
+    case TD_LIB0_ANY_FALSE:
+        return false;
+    case TD_LIB0_ANY_INT: {
+        int64_t v = 0;
+        td_lib0_read_varint(p, n, &v, NULL);
+        return v != 0;
+    }
+    case TD_LIB0_ANY_FLOAT32:
+    case TD_LIB0_ANY_FLOAT64: {
+        td_lib0_dec_t f;
+        td_lib0_dec_init(&f, p, n, NULL);
+        double v = 0;
+        float v32 = 0;
+        if (tag == TD_LIB0_ANY_FLOAT32 && td_lib0_dec_float32(&f, &v32) == 0)
+            v = v32;
+        else if (tag == TD_LIB0_ANY_FLOAT64)
+            td_lib0_dec_float64(&f, &v);
+        return v == v && v != 0; /* NaN and zeros are falsy */
+    }
+    case TD_LIB0_ANY_BIGINT:
+        for (size_t i = 0; i < n; i++)
+            if (p[i])
+                return true;
+        return false;
+    case TD_LIB0_ANY_STRING:
+        return n > 1; /* a var-uint length of 0 is the single byte 00 */
+    default:
+        return true;
+    }
+}
+
+int td__ydoc_opts_canon(const uint8_t *p, size_t n, td_lib0_enc_t *e)
+{
+    td_lib0_dec_t d;
+    td_lib0_dec_init(&d, p, n, NULL);
+    uint64_t count = 0;
+    bool gc_false = false, auto_load = false;
+    size_t meta = 0, meta_end = 0; /* the last meta value's span, 0 when none */
+    if (n > 0 && p[0] == TD_LIB0_ANY_OBJECT) {
+        d.pos = 1;
+        td_lib0_dec_varuint(&d, &count);
+        for (uint64_t k = 0; k < count; k++) {
+            td_bytes_t key;
+            td_lib0_dec_string(&d, &key);
+            uint8_t tag = d.data[d.pos];
+            size_t at = d.pos;
+            if (key.len == 2 && memcmp(key.data, "gc", 2) == 0) {
+                gc_false = tag != TD_LIB0_ANY_UNDEFINED && !s_any_truthy(&d);
+            } else if (key.len == 8 && memcmp(key.data, "autoLoad", 8) == 0) {
+                auto_load = s_any_truthy(&d);
+            } else {
+                td_lib0_dec_any_skip(&d);
+                if (key.len == 4 && memcmp(key.data, "meta", 4) == 0) {
+                    bool none = tag == TD_LIB0_ANY_UNDEFINED || tag == TD_LIB0_ANY_NULL;
+                    meta = none ? 0 : at;
+                    meta_end = none ? 0 : d.pos;
+                }
+            }
+        }
+    }
+    td_lib0_write_u8(e, TD_LIB0_ANY_OBJECT);
+    td_lib0_write_varuint(e, (uint64_t)gc_false + auto_load + (meta_end != 0));
+    if (gc_false) {
+        td_lib0_write_string(e, "gc", 2);
+        td_lib0_write_u8(e, TD_LIB0_ANY_FALSE);
+    }
+    if (auto_load) {
+        td_lib0_write_string(e, "autoLoad", 8);
+        td_lib0_write_u8(e, TD_LIB0_ANY_TRUE);
+    }
+    if (meta_end) {
+        td_lib0_write_string(e, "meta", 4);
+        td_lib0_dec_t m;
+        td_lib0_dec_init(&m, p, meta_end, NULL);
+        m.pos = meta;
+        int rc = td_lib0_dec_any_canon(&m, e);
+        if (rc != 0)
+            return rc == TD_ENOMEM ? rc : TD_EPROTO;
+    }
+    return e->err;
+}
+
+/* ---- lazy block writer ------------------------------------------------------------------------
+ */
 
 void td__ylazy_init(td__ylazy_t *w)
 {
@@ -590,7 +695,8 @@ int td__ylazy_finish(td__ylazy_t *w, td_lib0_enc_t *out)
     return out->err;
 }
 
-/* ---- delete sets -------------------------------------------------------------------------------- */
+/* ---- delete sets --------------------------------------------------------------------------------
+ */
 
 void td__yds_fini(td__yds_t *ds)
 {
@@ -674,7 +780,8 @@ void td__yds_write(const td__yds_t *ds, td_lib0_enc_t *e)
     }
 }
 
-/* Appends a decoded update's delete set to ds, skipping clients without ranges (yjs readDeleteSet). */
+/* Appends a decoded update's delete set to ds, skipping clients without ranges (yjs readDeleteSet).
+ */
 static int s_ds_collect(const td_yupdate_t *u, td__yds_t *ds)
 {
     for (size_t c = 0; c < u->nds; c++) {
@@ -687,7 +794,8 @@ static int s_ds_collect(const td_yupdate_t *u, td__yds_t *ds)
     return 0;
 }
 
-/* ---- exact re-encoding -------------------------------------------------------------------------- */
+/* ---- exact re-encoding --------------------------------------------------------------------------
+ */
 
 int td_yupdate_encode(const td_yupdate_t *self, td_lib0_enc_t *e)
 {
@@ -715,7 +823,8 @@ int td_yupdate_encode(const td_yupdate_t *self, td_lib0_enc_t *e)
     return e->err;
 }
 
-/* ---- merge -------------------------------------------------------------------------------------- */
+/* ---- merge --------------------------------------------------------------------------------------
+ */
 
 /* A struct being carried by the merge: the decoded struct, how far into it we are (items), and
  * for GC and Skip structs the adjusted id and length directly in s. */
@@ -1026,13 +1135,14 @@ int td_yupdate_state_vector(const uint8_t *update, size_t n, td_lib0_enc_t *out,
     return rc;
 }
 
-/* ---- state vectors ---------------------------------------------------------------------------- */
+/* ---- state vectors ----------------------------------------------------------------------------
+ */
 
 struct td_ysv {
     td__u64map_t index; /* client -> position in ent */
     struct s_sv_entry {
         uint64_t client, clock;
-    } *ent;
+    } * ent;
     size_t n, cap;
 };
 
@@ -1129,7 +1239,8 @@ int td_ysv_encode(const td_ysv_t *self, td_lib0_enc_t *e)
         return e->err = TD_ENOMEM;
     if (self->n)
         memcpy(t, self->ent, self->n * sizeof *t);
-    qsort(t, self->n, sizeof *t, s_sv_cmp);
+    if (self->n > 1)
+        qsort(t, self->n, sizeof *t, s_sv_cmp);
     td_lib0_write_varuint(e, self->n);
     for (size_t i = 0; i < self->n; i++) {
         td_lib0_write_varuint(e, t[i].client);

@@ -19,7 +19,7 @@
 #include "td_types.h"
 
 #define TD_LIB0_MAX_SAFE_INT 9007199254740991ULL /* 2^53 - 1: lib0 rejects larger var-uints */
-#define TD_LIB0_ANY_MAX_DEPTH 256               /* nesting bound for `any` arrays and objects */
+#define TD_LIB0_ANY_MAX_DEPTH 256                /* nesting bound for `any` arrays and objects */
 
 /* The `any` tags (the byte before each value). */
 enum {
@@ -37,7 +37,8 @@ enum {
     TD_LIB0_ANY_BYTES = 116,  /* varUint8Array */
 };
 
-/* ---- encoder ---------------------------------------------------------------------------------- */
+/* ---- encoder ----------------------------------------------------------------------------------
+ */
 
 typedef struct td_lib0_enc {
     uint8_t *buf; /* owned; malloc'd */
@@ -79,7 +80,8 @@ TD_EXPORT void td_lib0_write_any_number(td_lib0_enc_t *e, double v);
  * TD_ENOMEM; on error the bytes written so far are left in e. */
 TD_EXPORT int td_lib0_write_any_json(td_lib0_enc_t *e, const json_t *v);
 
-/* ---- raw readers ------------------------------------------------------------------------------ */
+/* ---- raw readers ------------------------------------------------------------------------------
+ */
 
 /* Read one var-uint from p[0..n): bytes used, TD_EAGAIN if truncated, TD_EPROTO if > 2^53 - 1. */
 TD_EXPORT ssize_t td_lib0_read_varuint(const uint8_t *p, size_t n, uint64_t *out);
@@ -87,14 +89,15 @@ TD_EXPORT ssize_t td_lib0_read_varuint(const uint8_t *p, size_t n, uint64_t *out
  * zero reads as 0 and sets *neg_zero when neg_zero is not NULL. */
 TD_EXPORT ssize_t td_lib0_read_varint(const uint8_t *p, size_t n, int64_t *out, bool *neg_zero);
 
-/* ---- decoder cursor --------------------------------------------------------------------------- */
+/* ---- decoder cursor ---------------------------------------------------------------------------
+ */
 
 typedef struct td_lib0_dec {
     const uint8_t *data; /* borrowed */
     size_t len;
     size_t pos;
-    size_t base;      /* added to pos in error offsets, for cursors over a slice */
-    td_error_t *err;  /* optional; first error wins */
+    size_t base;     /* added to pos in error offsets, for cursors over a slice */
+    td_error_t *err; /* optional; first error wins */
 } td_lib0_dec_t;
 
 /* Starts a cursor over borrowed bytes; err may be NULL. */
@@ -130,7 +133,8 @@ TD_EXPORT int td_lib0_dec_any_json(td_lib0_dec_t *d, json_t **out);
  * 0, TD_EPROTO (malformed input, recorded in d->err) or TD_ENOMEM. */
 TD_EXPORT int td_lib0_dec_any_canon(td_lib0_dec_t *d, td_lib0_enc_t *e);
 
-/* ---- UTF-8 / UTF-16 --------------------------------------------------------------------------- */
+/* ---- UTF-8 / UTF-16 ---------------------------------------------------------------------------
+ */
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 TD_EXPORT bool td_lib0_utf8_valid(const uint8_t *s, size_t n);

@@ -107,7 +107,8 @@ typedef struct td_yds_client {
     const td_yrange_t *ranges; /* borrowed from the td_yupdate_t */
 } td_yds_client_t;
 
-/* ---- decoded update --------------------------------------------------------------------------- */
+/* ---- decoded update ---------------------------------------------------------------------------
+ */
 
 typedef struct td_yupdate td_yupdate_t;
 
@@ -131,7 +132,8 @@ TD_EXPORT td_yds_client_t td_yupdate_ds_client(const td_yupdate_t *self, size_t 
 /* Re-encodes exactly what was decoded (canonical var-ints assumed). 0 or TD_ENOMEM. */
 TD_EXPORT int td_yupdate_encode(const td_yupdate_t *self, td_lib0_enc_t *e);
 
-/* ---- operations on encoded updates ------------------------------------------------------------ */
+/* ---- operations on encoded updates ------------------------------------------------------------
+ */
 
 /* yjs mergeUpdates: one update holding everything in updates[0..n). A single update is copied
  * unchanged (after validation). err->text names the failing update. 0, TD_EPROTO or TD_ENOMEM. */
@@ -146,7 +148,8 @@ TD_EXPORT int td_yupdate_diff(const uint8_t *update, size_t n, const uint8_t *sv
 TD_EXPORT int td_yupdate_state_vector(const uint8_t *update, size_t n, td_lib0_enc_t *out,
                                       td_error_t *err);
 
-/* ---- state vectors ---------------------------------------------------------------------------- */
+/* ---- state vectors ----------------------------------------------------------------------------
+ */
 
 /* A map client -> next expected clock. Absent clients have clock 0. */
 typedef struct td_ysv td_ysv_t;

@@ -1,0 +1,658 @@
+/* test_td_ydoc.c: the document engine. Local edits must produce yjs 13.6.33's exact update bytes
+ * (the worked examples of yjs-format.md §3 and scenario vectors generated once with yjs);
+ * remote updates must integrate to yjs's JSON, including yjs's own compatibility documents
+ * (tests/compatibility.tests.js, generated with yjs 13.2.0); bad updates leave the document
+ * unchanged; pending structs and deletions apply once their dependencies arrive. */
+#include "td/td_ydoc.h"
+#include "td/td_ytype.h"
+#include "test.h"
+
+static size_t s_unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(hex) / 2;
+    TD_ASSERT(n <= cap);
+    for (size_t i = 0; i < n; i++)
+        TD_ASSERT(sscanf(hex + 2 * i, "%2hhx", &out[i]) == 1);
+    return n;
+}
+
+static char *s_hex(const uint8_t *p, size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++)
+        snprintf(s + 2 * i, 3, "%02x", p[i]);
+    s[2 * n] = 0;
+    return s;
+}
+
+/* The last update an observer saw, as hex. */
+typedef struct s_obs {
+    char *last;
+    int calls;
+    void *origin;
+    bool local;
+    size_t nchanged;
+    char paths[512];
+} s_obs_t;
+
+static void s_on_txn(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
+{
+    s_obs_t *o = arg;
+    free(o->last);
+    o->last = s_hex(info->update, info->update_len);
+    o->calls++;
+    o->origin = info->origin;
+    o->local = info->local;
+    o->nchanged = info->nchanged;
+    o->paths[0] = 0;
+    for (size_t i = 0; i < info->nchanged; i++) {
+        json_t *p = td_ytype_path(info->changed[i]);
+        char *s = p ? json_dumps(p, JSON_COMPACT) : strdup("null");
+        strncat(o->paths, s, sizeof o->paths - strlen(o->paths) - 1);
+        free(s);
+        json_decref(p);
+    }
+    /* Observers may read but not write. */
+    TD_ASSERT_EQ(td_ydoc_begin(doc, NULL), TD_ESTATE);
+}
+
+static void s_expect_state(const td_ydoc_t *doc, const char *hex)
+{
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    TD_ASSERT_OK(td_ydoc_encode_state_as_update(doc, NULL, 0, &e, NULL));
+    char *got = s_hex(e.buf, e.len);
+    TD_ASSERT_STR_EQ(got, hex);
+    free(got);
+    td_lib0_enc_fini(&e);
+}
+
+static void s_expect_json(const td_ydoc_t *doc, const char *json)
+{
+    json_t *j = td_ydoc_to_json(doc);
+    char *got = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *want = json_loads(json, 0, NULL);
+    TD_ASSERT(want != NULL);
+    char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+    TD_ASSERT_STR_EQ(got, w);
+    free(got);
+    free(w);
+    json_decref(j);
+    json_decref(want);
+}
+
+static void s_apply_hex(td_ydoc_t *doc, const char *hex)
+{
+    static uint8_t buf[65536];
+    size_t n = s_unhex(hex, buf, sizeof buf);
+    td_error_t err = {0};
+    int rc = td_ydoc_apply_update(doc, buf, n, NULL, &err);
+    if (rc != 0)
+        TD_FAIL("apply failed: %d at %zu: %s", rc, err.offset, err.text);
+}
+
+static void s_test_examples(void)
+{
+    /* B: text insert then delete. */
+    td_ydoc_t *doc = td_ydoc_new(NULL, 1);
+    s_obs_t obs = {0};
+    TD_ASSERT_OK(td_ydoc_observe(doc, s_on_txn, &obs));
+    td_ytype_t *t = td_ydoc_get(doc, "t", TD_YTYPE_TEXT);
+    TD_ASSERT_OK(td_ytext_insert(t, 0, "abc", 3, NULL));
+    TD_ASSERT_STR_EQ(obs.last, "01010100040101740361626300");
+    TD_ASSERT_OK(td_ytext_delete(t, 1, 1));
+    TD_ASSERT_STR_EQ(obs.last, "000101010101");
+    TD_ASSERT_EQ(obs.calls, 2);
+    TD_ASSERT(obs.local);
+    TD_ASSERT_STR_EQ(obs.paths, "[\"t\"]");
+    s_expect_state(doc, "010301000401017401618101000184010101630101010101");
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    TD_ASSERT_OK(td_ydoc_encode_state_vector(doc, &e));
+    TD_ASSERT_EQ(e.len, 3);
+    TD_ASSERT_MEM_EQ(e.buf, "\x01\x01\x03", 3);
+    td_lib0_enc_fini(&e);
+    s_expect_json(doc, "{\"t\":\"ac\"}");
+    td_ydoc_destroy(&doc);
+    TD_ASSERT(doc == NULL);
+    free(obs.last);
+
+    /* C: UTF-16 clocks. */
+    doc = td_ydoc_new(NULL, 7);
+    t = td_ydoc_get(doc, "t", TD_YTYPE_TEXT);
+    TD_ASSERT_OK(td_ytext_insert(t, 0, "\xf0\x9f\x98\x80x", 5, NULL));
+    s_expect_state(doc, "010107000401017405f09f98807800");
+    TD_ASSERT_EQ(td_ytype_len(t), 3);
+    td_ydoc_destroy(&doc);
+
+    /* D: nested map in an array. */
+    doc = td_ydoc_new(NULL, 3);
+    td_ytype_t *cells = td_ydoc_get(doc, "cells", TD_YTYPE_ARRAY), *cell = NULL;
+    TD_ASSERT_OK(td_yarray_insert_type(cells, 0, TD_YTYPE_MAP, NULL, &cell));
+    json_t *v = json_string("c1");
+    TD_ASSERT_OK(td_ymap_set_json(cell, "id", v));
+    json_decref(v);
+    s_expect_state(doc, "010203000701056365" "6c6c7301280003000269640177026331" "00");
+    s_expect_json(doc, "{\"cells\":[{\"id\":\"c1\"}]}");
+    td_ydoc_destroy(&doc);
+
+    /* A: applied remotely; the root is undeclared until someone asks for a map. */
+    doc = td_ydoc_new(NULL, 0);
+    s_apply_hex(doc, "0101b0f99fc60700280100046b65794201770676616c75654200");
+    s_expect_json(doc, "{\"\":{\"keyB\":\"valueB\"}}");
+    TD_ASSERT(td_ydoc_get(doc, "", TD_YTYPE_MAP) != NULL);
+    TD_ASSERT(td_ydoc_get(doc, "", TD_YTYPE_ARRAY) == NULL);
+    s_expect_state(doc, "0101b0f99fc60700280100046b65794201770676616c75654200");
+    td_ydoc_destroy(&doc);
+
+    /* Subdocuments: kept, exported by guid, options rebuilt as yjs rebuilds them. */
+    doc = td_ydoc_new(NULL, 0);
+    s_apply_hex(doc, "010104002901016d03737562026731760302676379086175746f4c6f616478046d657461760101617d"
+                     "0100");
+    s_expect_state(doc, "010104002901016d03737562026731760302676379086175746f4c6f616478046d657461760101"
+                        "617d0100");
+    s_expect_json(doc, "{\"m\":{\"sub\":{\"guid\":\"g1\"}}}");
+    td_ydoc_destroy(&doc);
+    doc = td_ydoc_new(NULL, 0);
+    s_apply_hex(doc, "010109002901016d01730167760503666f6f7d010267637d00086175746f4c6f6164770178046d"
+                     "6574617e046d6574617b401000000000000000");
+    s_expect_state(doc, "010109002901016d01730167760302676379086175746f4c6f616478046d6574617d0400");
+    td_ydoc_destroy(&doc);
+}
+
+/* yjs tests/compatibility.tests.js (v13.6.31): v1 documents written by yjs 13.2.0 (base64), and
+ * the JSON / delta yjs reads back from them. */
+static const char *const s_compat_docs[3] = {
+    "BV8EAAcBBWFycmF5AAgABAADfQF9An0DgQQDAYEEAAEABMEDAAQAAccEAAQFASEABAsIc29tZXByb3ACqAQNAX0syAQLBAUB"
+    "fYoHwQQPBAUBwQQQBAUByAQRBAUBfYoHyAQQBBEBfY0HyAQTBBEBfY0HyAQUBBEBfY0HyAQVBBEBfY0HyAQQBBMBfY4HyAQX"
+    "BBMBfY4HwQQYBBMBxwQXBBgACAAEGgR9AX0CfQN9BMEBAAEBAQADxwQLBA8BIQAEIwhzb21lcHJvcAKoBCUBfSzHBBkEEwEh"
+    "AAQnCHNvbWVwcm9wAqgEKQF9LMcCAAMAASEABCsIc29tZXByb3ACqAQtAX0syAEBAQIBfZMHyAQvAQIBfZMHwQEGAQcBAAPB"
+    "BDEBBwEABMcBGQEVAAgABDoEfQF9An0DfQTHAAgADgAIAAQ/BH0BfQJ9A30ExwQYBBkACAAERAR9AX0CfQN9BMcEIwQPASEA"
+    "BEkIc29tZXByb3ACqARLAX0swQAKAAkBxwEZBDoACAAETgR9AX0CfQN9BMcEEAQXAAgABFMEfQF9An0DfQTHAxsDHAAIAARY"
+    "BH0BfQJ9A30ExwECAQ0BIQAEXQhzb21lcHJvcAKoBF8BfSzHAQQBBQAIAARhBH0BfQJ9A30ExwABAAYBIQAEZghzb21lcHJv"
+    "cAKoBGgBfSzHAywDLQEhAARqCHNvbWVwcm9wAqgEbAF9LMcCCgMPASEABG4Ic29tZXByb3ACqARwAX0sxwMfAQABIQAEcghz"
+    "b21lcHJvcAKoBHQBfSzHABcAGAEhAAR2CHNvbWVwcm9wAqgEeAF9LMcCEwMfAAgABHoEfQF9An0DfQTHARYBFwAIAAR/BH0B"
+    "fQJ9A30ExwAIBD8BIQAEhAEIc29tZXByb3ACqASGAQF9LMcAGQAPAAgABIgBBH0BfQJ9A30ExwMBAScACAAEjQEEfQF9An0D"
+    "fQTHAB4CDgEhAASSAQhzb21lcHJvcAKoBJQBAX0syAErAR4EfYQIfYQIfYQIfYQIxwB7AHwBIQAEmgEIc29tZXByb3ACqASc"
+    "AQF9LMgBRgIrA32ICH2ICH2ICMgAEgAIAn2KCH2KCHADAAEBBWFycmF5AYcDAAEhAAMBCHNvbWVwcm9wAqgDAwF9LIEDAQEA"
+    "BIEDBQEABEECAAHIAw8CAAF9hwfIAxACAAF9hwfBAxECAAHHAAEAAgEhAAMTCHNvbWVwcm9wAqgDFQF9LIEEAAKIAxgBfYwH"
+    "yAMPAxABfY8HwQMaAxAByAMbAxABfY8HyAMPAxoBfZAHyAMdAxoBfZAHxwACAw8BIQADHwhzb21lcHJvcAKoAyEBfSzHAxoD"
+    "GwEhAAMjCHNvbWVwcm9wAqgDJQF9LMcCAAMAASEAAycIc29tZXByb3ACqAMpAX0swQMQAxEByAMrAxEBfZIHyAMsAxEBfZIH"
+    "yAMtAxEBfZIHwQMYAxkBAATIAQYBBwF9lAfIAzQBBwF9lAfHAQcELwAIAAM2BH0BfQJ9A30EyAEBAR4CfZUHfZUHyAMsAy0D"
+    "fZcHfZcHfZcHxwQTBBQBIQADQAhzb21lcHJvcAKoA0IBfSxIAAACfZgHfZgHyANFAAABfZgHxwEEAQUACAADRwR9AX0CfQN9"
+    "BMgDQAQUAX2ZB8EDTAQUAscABgIXASEAA08Ic29tZXByb3ACqANRAX0syAM/Ay0BfZwHyAMfAQABfZ0HxwM2BC8ACAADVQR9"
+    "AX0CfQN9BMcDRQNGASEAA1oIc29tZXByb3ACqANcAX0sxwMPAx0BIQADXghzb21lcHJvcAKoA2ABfSzIAQgBBgF9pAfIAQQD"
+    "RwN9pwd9pwd9pwfIAA8AEAJ9rAd9rAfHAAAAAwAIAANoBH0BfQJ9A30EyAMQAysDfbIHfbIHfbIHxwQxAQcACAADcAR9AX0C"
+    "fQN9BMcBAAQfASEAA3UIc29tZXByb3ACqAN3AX0syAM/A1MBfbUHyAN5A1MCfbUHfbUHyAMtAy4DfbcHfbcHfbcHyAACAhMC"
+    "fbkHfbkHyAOAAQITAX25B8cBKwM7AAgAA4IBBH0BfQJ9A30ExwEZARUBIQADhwEIc29tZXByb3ACqAOJAQF9LMcCHAQLAAgA"
+    "A4sBBH0BfQJ9A30EyAQZBCcBfbsHyAOQAQQnAn27B327B8cDkAEDkQEBIQADkwEIc29tZXByb3ACqAOVAQF9LMcDaAADAAgA"
+    "A5cBBH0BfQJ9A30ExwN5A3oACAADnAEEfQF9An0DfQTHA4sBBAsACAADoQEEfQF9An0DfQTHA5MBA5EBASEAA6YBCHNvbWVw"
+    "cm9wAqgDqAEBfSzHAAADaAAIAAOqAQR9AX0CfQN9BMgADgAZA328B328B328B8gECwQjBH2CCH2CCH2CCH2CCMcDLQN8ASEA"
+    "A7YBCHNvbWVwcm9wAqgDuAEBfSzHBAoEAAAIAAO6AQR9AX0CfQN9BMgDgAEDgQECfYUIfYUIWgIAAQEFYXJyYXkBAARHAgAA"
+    "CAACBQR9AX0CfQN9BMECBQIAAQADwQIFAgoBAATBAAICBQEAA8cABgAHAAgAAhcEfQF9An0DfQTHAxkECwEhAAIcCHNvbWVw"
+    "cm9wAqgCHgF9LMcABAAFASEAAiAIc29tZXByb3ACqAIiAX0syAAIAA4BfZYHyAMRAxIBfZoHxwMdAx4ACAACJgR9AX0CfQN9"
+    "BMcEFgQRAAgAAisEfQF9An0DfQTHBAoEAAAIAAIwBH0BfQJ9A30EyAAOABkDfaAHfaAHfaAHxwEFACIACAACOAR9AX0CfQN9"
+    "BMcDJwQrAAgAAj0EfQF9An0DfQTHAhcABwAIAAJCBH0BfQJ9A30EyAEABB8CfaUHfaUHxwQrAwABIQACSQhzb21lcHJvcAKo"
+    "AksBfSzHBCcEEwAIAAJNBH0BfQJ9A30ExwMbAxwACAACUgR9AX0CfQN9BMcEJwJNASEAAlcIc29tZXByb3ACqAJZAX0sxwQv"
+    "BDAACAACWwR9AX0CfQN9BMcCPQQrASEAAmAIc29tZXByb3ACqAJiAX0sxwAYAycBIQACZAhzb21lcHJvcAKoAmYBfSzIAQEB"
+    "HgJ9swd9swfIAmQDJwN9tAd9tAd9tAfHAkkDAAAIAAJtBH0BfQJ9A30ExwJkAmoACAACcgR9AX0CfQN9BMcCJgMeAAgAAncE"
+    "fQF9An0DfQTHAiUDEgEhAAJ8CHNvbWVwcm9wAqgCfgF9LMgBFwEYBH24B324B324B324B8cBAQJoASEAAoQBCHNvbWVwcm9w"
+    "AqgChgEBfSzHAkkCbQAIAAKIAQR9AX0CfQN9BMcCSAQfASEAAo0BCHNvbWVwcm9wAqgCjwEBfSzIAQYEMQR9vgd9vgd9vgd9"
+    "vgfHAAAAAwEhAAKVAQhzb21lcHJvcAKoApcBAX0sxwJNBBMBIQACmQEIc29tZXByb3ACqAKbAQF9LMcCJgJ3ASEAAp0BCHNv"
+    "bWVwcm9wAqgCnwEBfSzHAAEABgAIAAKhAQR9AX0CfQN9BMgCjQEEHwF9gwjIAyMDGwF9hgjHBF0BDQAIAAKoAQR9AX0CfQN9"
+    "BMcDPAEeAAgAAq0BBH0BfQJ9A30EagEAAQEFYXJyYXkByAEAAwABfYMHyAEBAwABfYMHwQECAwAByAEBAQIBfYYHyAEEAQIB"
+    "fYYHyAEFAQIBfYYHwQEGAQIBxwEFAQYACAABCAR9AX0CfQN9BMEBAgEDAQAEwQEFAQgByAESAQgBfYsHyAETAQgBfYsHyAEU"
+    "AQgBfYsHgQQAAYEBFgGIARcBfZEHxwEUARUACAABGQR9AX0CfQN9BMcBAQEEAAgAAR4EfQF9An0DfQTHARQBGQEhAAEjCHNv"
+    "bWVwcm9wAqgBJQF9LMEDAQMFAQADxwEBAR4BIQABKwhzb21lcHJvcAKoAS0BfSzHAgUAHgEhAAEvCHNvbWVwcm9wAqgBMQF9"
+    "LMcECwQjASEAATMIc29tZXByb3ACqAE1AX0sxwMtAy4ACAABNwR9AX0CfQN9BMcDDwMdAAgAATwEfQF9An0DfQTHAQIBDQAI"
+    "AAFBBH0BfQJ9A30ExwQWBBEBIQABRghzb21lcHJvcAKoAUgBfSzBABgDJwHIAUoDJwF9nwfHBBcEGgAIAAFMBH0BfQJ9A30E"
+    "xwEABB8BIQABUQhzb21lcHJvcAKoAVMBfSzIAx0DHgJ9oQd9oQfIARkBFQF9ogfIAhwECwN9qAd9qAd9qAfIAxEDEgF9qgfI"
+    "BAABFgJ9qwd9qwfIABAAEQF9rQfIAV4AEQF9rQfIAV8AEQJ9rQd9rQfIAV4BXwR9rwd9rwd9rwd9rwfIABABXgN9sAd9sAd9"
+    "sAfIAWgBXgF9sAfHBA8EEAAIAAFqBH0BfQJ9A30ExwQYBBkBIQABbwhzb21lcHJvcAKoAXEBfSzHAAcAEgEhAAFzCHNvbWVw"
+    "cm9wAqgBdQF9LEcAAAAIAAF3BH0BfQJ9A30ExwMPATwBIQABfAhzb21lcHJvcAKoAX4BfSzIAXwBPAJ9ugd9ugfBAYEBATwC"
+    "xwFoAWkACAABhAEEfQF9An0DfQTHAV8BYAAIAAGJAQR9AX0CfQN9BMcADgAZASEAAY4BCHNvbWVwcm9wAqgBkAEBfSzIAx8B"
+    "AAF9vQfIAZIBAQABfb0HyAQVBBYCfb8Hfb8HxwQaBBgBIQABlgEIc29tZXByb3ACqAGYAQF9LMgBHgEEA32ACH2ACH2ACMcE"
+    "GAFvAAgAAZ0BBH0BfQJ9A30ExwMTAAIBIQABogEIc29tZXByb3ACqAGkAQF9LMcBkgEBkwEBIQABpgEIc29tZXByb3ACqAGo"
+    "AQF9LMcBnAEBBAEhAAGqAQhzb21lcHJvcAKoAawBAX0syAF8AYABBH2HCH2HCH2HCH2HCMgBpgEBkwEDfYkIfYkIfYkIYQAA"
+    "AQEFYXJyYXkBiAAAAX2AB4EAAQHBAAAAAQLIAAQAAQF9gQfIAAEAAgF9hAfIAAYAAgF9hAfIAAcAAgF9hAfBAAgAAgHBAAgA"
+    "CQEAA8gACAAKAX2FB8EADgAKAcgADwAKAX2FB8gAEAAKAX2FB8cABwAIAAgAABIEfQF9An0DfQTIAgADAAF9iQfIABcDAAF9"
+    "iQfHAA4ADwAIAAAZBH0BfQJ9A30ExwIFAgABIQAAHghzb21lcHJvcAKoACABfSzHAQUBEgEhAAAiCHNvbWVwcm9wAqgAJAF9"
+    "LMcAHgIOAAgAACYEfQF9An0DfQTHBBQEFQAIAAArBH0BfQJ9A30ExwAAAAMACAAAMAR9AX0CfQN9BMcBBQAiAAgAADUEfQF9"
+    "An0DfQTIAx4DGgN9mwd9mwd9mwfHAhcABwAIAAA9BH0BfQJ9A30ExwEYAxcBIQAAQghzb21lcHJvcAKoAEQBfSzBACIBEgEA"
+    "BMcDDwMdASEAAEsIc29tZXByb3ACqABNAX0sxwQYBBkBIQAATwhzb21lcHJvcAKoAFEBfSzHACIARgAIAABTBH0BfQJ9A30E"
+    "xwMdAx4BIQAAWAhzb21lcHJvcAKoAFoBfSzIAB4AJgF9owfHAzYELwAIAABdBH0BfQJ9A30EyAQwAQIDfaYHfaYHfaYHyABk"
+    "AQIBfakHyAAXABgCfa4Hfa4HxwQjBA8BIQAAaAhzb21lcHJvcAKoAGoBfSzHAycEKwAIAABsBH0BfQJ9A30ExwABAAYACAAA"
+    "cQR9AX0CfQN9BMcAZABlAAgAAHYEfQF9An0DfQTIAAcAEgF9sQfIAHsAEgN9sQd9sQd9sQfIAA8AEAF9tgfHARMBFAAIAACA"
+    "AQR9AX0CfQN9BMcDIwMbAAgAAIUBBH0BfQJ9A30ExwEVAQgACAAAigEEfQF9An0DfQTHAIoBAQgBIQAAjwEIc29tZXByb3AC"
+    "qACRAQF9LMcCFwA9AAgAAJMBBH0BfQJ9A30ExwEYAEIACAAAmAEEfQF9An0DfQTHAzQDNQEhAACdAQhzb21lcHJvcAKoAJ8B"
+    "AX0sxwAQABEBIQAAoQEIc29tZXByb3ACqACjAQF9LMgAgAEBFAF9gQjHBBYEEQEhAACmAQhzb21lcHJvcAKoAKgBAX0sxwAH"
+    "AHsACAAAqgEEfQF9An0DfQQFABAAAQIDCQUPAR8CIwJDAkYFTAJQAlkCaQKQAQKeAQKiAQKnAQICDgAFCg0dAiECSgJYAmEC"
+    "ZQJ9AoUBAo4BApYBApoBAp4BAgQUBAcMAhACGQEfBCQCKAIsAjEJSgJNAV4CZwJrAm8CcwJ3AoUBApMBApsBAgMWAAECAgUL"
+    "EgEUAhcCGwEgAiQCKAIrAS8FQQJNAlACWwJfAnYCiAEClAECpwECtwECARYAAQMBBwENBhYCJAInBCwCMAI0AkcCSgFSAnAC"
+    "dAJ9AoIBAo8BApcBAqMBAqcBAqsBAg==",
+    "BVcEAKEBAAGhAwEBAAShBAABAAGhBAECoQEKAgAEoQQLAQAEoQMcAaEEFQGhAiECAAShAS4BoQQYAaEEHgGhBB8BoQQdAQAB"
+    "oQQhAaEEIAGhBCMBAAGhBCUCoQQkAqEEKAEABKEEKgGhBCsBoQQwAQABoQQxAaEEMgGhBDQBAAGhBDYBoQQ1AQAEoQQ5AQAB"
+    "oQQ4AQAEoQM6AQAEoQRFAaEESgEAAaEESwEABKEETQGhBEABoQRSAgABoQRTAgAEoQRVAgABoQReAaEEWAEABKEEYAEAAaEE"
+    "ZgKhBGECAAShBGsBAAGhAaUBAgAEoQRwAgABoQRzAQAEoQR5AQABoQSAAQEABKEEggEBAAGhBIcBAwABoQGzAQEAAaEEjQEC"
+    "pwHMAQAIAASRAQR9AX0CfQN9BGcDACEBA21hcAN0d28BoQMAAQAEoQMBAQABoQMGAQAEIQEDbWFwA29uZQOhBAEBAAShAw8C"
+    "oQMQAaEDFgEAAaEDFwEAAaEDGAGhAxwBAAGhAx0BoQIaBAAEoQMjAgABoQMpAQABoQMfAQABoQMrAQABoQMvAaEDLQEAAaED"
+    "MQIABKEDNQGhAzIBoQM6AaEDPAGhBCMBAAGhAU8BAAGhA0ADoQJCAQABoQNEAgABoQNFAgAEoQJEAQABoQNLAaEEQAEABKEE"
+    "SgEAAaEDWAGhA1MBAAGhA1oBAAGhA10DoQNbAQABoQNhAwABoQNiAQAEoQNmAaEDaAWhA20BAAShA3IBAAGhA3MBAAShA3gB"
+    "oQN6A6EDfwEAAaEDgwEBAAShA4UBAgABoQOLAQGhA4IBAaEDjQEBoQOOAQEAAaEDjwEBAAShA5ABAaEDkgEBoQOXAQEABKED"
+    "mQEBAAGhA5gBAQABoQOgAQEAAaEDngEBaQIAIQEDbWFwA3R3bwGhAwABoQEAAQABoQIBAQAEoQIEAaEDAQKhAQwDAAShAg4B"
+    "AAShAhMBoQQJBAABoQQVAQABoQIeAaECHAGhBBgBAAShAiICAAShBB4BAAShBB8BAAGhAzwBAAGhBCMCoQM9AqEDPgEAAaEC"
+    "OQEABKECPAGhAkEBAAGhAjoBAAGhAkIBAAShAkQBAAShAksBAAGhA0UCAAShAlMCoQJQAQAEoQJZAaECWgEAAaECYAKhAl8B"
+    "AAShAmMCAAGhAmoBoQJkAgAEoQRSAQABoQJzAQAEoQRTAQAEoQJ6AQAEoQJ1AQABoQKEAQEABKEChgEBoQJ/AgABoQKLAQEA"
+    "BKECjwECAAGhApUBAQABoQKXAQGhAo0BAQABoQKaAQGhApkBAQABoQKcAQEAAaECnwEBAAShAqEBAaECnQEBAAShAqYBAaEC"
+    "pwEBAAGhAqwBAQABoQKtAQEABKECrwECAAF5AQAhAQNtYXADb25lASEBA21hcAN0d28CAAGhAQABoQMAAaEBBAEAAaEBBQGh"
+    "AQYBoQMPAaEEAQGhAQoBoQELAaEBDAEABKEBDgEAAaEBDQEABKEBFQEABKEDHAKhBBUBAAShASECAAShAScBoQQWAwAEoQIh"
+    "AgABoQEvAaECIgEABKEBOAEAAaEBNwEAAaEBPwGhAzoBAAShAUIBoQQjAQABoQFIAQABoQFKAaEDPgEAAaECOgEAAaEBTwIA"
+    "AaEBUgEAAaECQQGhAVQCoQFWAgABoQFYAQAEoQFcAqEBWgEAAaEBYgShAWMBAAGhAWgBAAGhAWkCAAGhAW4BAAGhAWsBAASh"
+    "AXABAAShAXcCAAShAX0BAAShAYIBAaEBcgEAAaEBhwEBoQGIAQEABKEBigEBAAShAZABAQAEoQGLAQIABKEBlQEBAAShBGkE"
+    "AAGhAagBAQAEoQRzAQABoQGvAQKhBHsBAAGhAbMBAgAEoQSAAQEAAaEBuwECAAGhAbYBAqEEiwEBAAShAcIBAQAEoQHHAQEA"
+    "BKEEkAEBpwHRAQEoAAHSAQdkZWVwa2V5AXcJZGVlcHZhbHVloQHMAQFiAAAhAQNtYXADb25lAwABoQACASEBA21hcAN0d28C"
+    "AAShAAQBoQAGAaEACwEAAaEADQIABKEADAEABKEAEAEABKEAGgEABKEAHwEABKEAFQGhACQBAAGhACoBoQApAaEALAGhAC0B"
+    "oQAuAaEALwEAAaEAMAIAAaEANAEABKEAMQEABKEANgEAAaEAQAIAAaEAOwGhAEMCAAShAEcBAAShAEwBoQBFAQAEoQBRAQAE"
+    "oQBXAqEAUgEABKEAXgIAAaEAZAKhAF0BoQBnAqEAaAEABKEAawGhAGoCoQBwAQABoQBzAQAEoQB1AQABoQB6AaEAcgGhAHwB"
+    "AAShAH4BoQB9AgABoQCFAQEABKEAhwEBAAShAIwBAaEAgwEBAAShAJIBAQAEoQCXAQIABKEAkQEBAAGhAJ0BAQAEoQCiAQEA"
+    "BKEApAECAAGhAK8BAqEAqQEBAAGhALMBAQABBQABALcBAQIA0gHUAQEEAQCRAQMBAKUBAgEAuQE=",
+    "BS8EAAUBBHRleHRveyJpbWFnZSI6Imh0dHBzOi8vdXNlci1pbWFnZXMuZ2l0aHVidXNlcmNvbnRlbnQuY29tLzU1NTM3NTcv"
+    "NDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4LTkxNzctZWU4OTVlNTkxNmU1LnBuZyJ9RAQAATHBBAEEAAHBBAIEAAHEBAME"
+    "AAQxdXUKxQQCBANveyJpbWFnZSI6Imh0dHBzOi8vdXNlci1pbWFnZXMuZ2l0aHVidXNlcmNvbnRlbnQuY29tLzU1NTM3NTcv"
+    "NDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4LTkxNzctZWU4OTVlNTkxNmU1LnBuZyJ9xQMJBAFveyJpbWFnZSI6Imh0dHBz"
+    "Oi8vdXNlci1pbWFnZXMuZ2l0aHVidXNlcmNvbnRlbnQuY29tLzU1NTM3NTcvNDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4"
+    "LTkxNzctZWU4OTVlNTkxNmU1LnBuZyJ9xQMJBAlveyJpbWFnZSI6Imh0dHBzOi8vdXNlci1pbWFnZXMuZ2l0aHVidXNlcmNv"
+    "bnRlbnQuY29tLzU1NTM3NTcvNDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4LTkxNzctZWU4OTVlNTkxNmU1LnBuZyJ9xgMB"
+    "AwIGaXRhbGljBHRydWXGBAsDAgVjb2xvcgYiIzg4OCLEBAwDAgExxAQNAwIBMsEEDgMCAsYEEAMCBml0YWxpYwRudWxsxgQR"
+    "AwIFY29sb3IEbnVsbMQDAQQLATHEBBMECwIyOcQEFQQLCzl6anpueXdvaHB4xAQgBAsIY25icmNhcQrBAxADEQHGAR8BIARi"
+    "b2xkBHRydWXGAgACAQRib2xkBG51bGzFAwkECm97ImltYWdlIjoiaHR0cHM6Ly91c2VyLWltYWdlcy5naXRodWJ1c2VyY29u"
+    "dGVudC5jb20vNTU1Mzc1Ny80ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgtOTE3Ny1lZTg5NWU1OTE2ZTUucG5nIn3GARAB"
+    "EQZpdGFsaWMEdHJ1ZcYELQERBWNvbG9yBiIjODg4IsYBEgETBml0YWxpYwRudWxsxgQvARMFY29sb3IEbnVsbMYCKwIsBGJv"
+    "bGQEdHJ1ZcYCLQIuBGJvbGQEbnVsbMYCjAECjQEGaXRhbGljBHRydWXGAo4BAo8BBml0YWxpYwRudWxswQA2ADcBxgQ1ADcF"
+    "Y29sb3IGIiM4ODgixgNlA2YFY29sb3IEbnVsbMYDUwNUBGJvbGQEdHJ1ZcQEOANUFjEzMTZ6bHBrbWN0b3FvbWdmdGhicGfG"
+    "BE4DVARib2xkBG51bGzGAk0CTgZpdGFsaWMEdHJ1ZcYEUAJOBWNvbG9yBiIjODg4IsYCTwJQBml0YWxpYwRudWxsxgRSAlAF"
+    "Y29sb3IEbnVsbMYChAEChQEGaXRhbGljBHRydWXGBFQChQEFY29sb3IGIiM4ODgixgKGAQKHAQZpdGFsaWMEbnVsbMYEVgKH"
+    "AQVjb2xvcgRudWxsxAMpAyoRMTMyMWFwZ2l2eWRxc2pmc2XFBBIDAm97ImltYWdlIjoiaHR0cHM6Ly91c2VyLWltYWdlcy5n"
+    "aXRodWJ1c2VyY29udGVudC5jb20vNTU1Mzc1Ny80ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgtOTE3Ny1lZTg5NWU1OTE2"
+    "ZTUucG5nIn0zAwAEAQR0ZXh0AjEyhAMBAzkwboQDBAF4gQMFAoQDBwJyCsQDBAMFBjEyOTd6bcQDDwMFAXbEAxADBQFwwQMR"
+    "AwUBxAMSAwUFa3pxY2rEAxcDBQJzYcQDGQMFBHNqeQrBAxIDEwHBAAwAEAHEAA0ADgkxMzAyeGNpd2HEAygADgF5xAMpAA4K"
+    "aGhlenVraXF0dMQDMwAOBWhudGsKxgMoAykEYm9sZAR0cnVlxAM5AykGMTMwNXJswQM/AykCxANBAykDZXlrxgNEAykEYm9s"
+    "ZARudWxsxAMzAzQJMTMwN3R2amllwQNOAzQCxANQAzQDamxoxANTAzQCZ3bEA1UDNAJsYsQDVwM0AmYKxgNBA0IEYm9sZARu"
+    "dWxswQNaA0ICxANcA0ICMDjBA14DQgLEA2ADQgEKxgNhA0IEYm9sZAR0cnVlxQIaAhtveyJpbWFnZSI6Imh0dHBzOi8vdXNl"
+    "ci1pbWFnZXMuZ2l0aHVidXNlcmNvbnRlbnQuY29tLzU1NTM3NTcvNDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4LTkxNzct"
+    "ZWU4OTVlNTkxNmU1LnBuZyJ9wQA3ADgCwQNlADgBxANmADgKMTVteml3YWJ6a8EDcAA4AsQDcgA4BnJybXNjdsEDeAA4AcQC"
+    "YgJjATHEA3oCYwIzMsQDfAJjCTRyb3J5d3RoccQDhQECYwEKxAOFAQOGARkxMzI1aW9kYnppenhobWxpYnZweXJ4bXEKwQN6"
+    "A3sBxgOgAQN7BWNvbG9yBiIjODg4IsYDfAN9Bml0YWxpYwRudWxsxgOiAQN9BWNvbG9yBG51bGxSAgAEAQR0ZXh0ATGEAgAC"
+    "MjiEAgIBOYECAwKEAgUBdYQCBgJ0Y4QCCAJqZYECCgKEAgwBaoECDQGBAg4BhAIPAnVmhAIRAQrEAg4CDwgxMjkycXJtZsQC"
+    "GgIPAmsKxgIGAgcGaXRhbGljBHRydWXGAggCCQZpdGFsaWMEbnVsbMYCEQISBml0YWxpYwR0cnVlxAIfAhIBMcECIAISAsQC"
+    "IgISAzRoc8QCJQISAXrGAiYCEgZpdGFsaWMEbnVsbMEAFQAWAsQCKQAWATDEAioAFgEwxAIrABYCaHjEAi0AFglvamVldHJq"
+    "aHjBAjYAFgLEAjgAFgJrcsQCOgAWAXHBAjsAFgHBAjwAFgHEAj0AFgFuxAI+ABYCZQrGAiUCJgZpdGFsaWMEbnVsbMQCQQIm"
+    "AjEzwQJDAiYCxAJFAiYIZGNjeGR5eGfEAk0CJgJ6Y8QCTwImA2Fwb8QCUgImAnRuxAJUAiYBcsQCVQImAmduwQJXAiYCxAJZ"
+    "AiYBCsYCWgImBml0YWxpYwR0cnVlxAI6AjsEMTMwM8QCXwI7A3VodsQCYgI7BmdhbmxuCsUCVQJWb3siaW1hZ2UiOiJodHRw"
+    "czovL3VzZXItaW1hZ2VzLmdpdGh1YnVzZXJjb250ZW50LmNvbS81NTUzNzU3LzQ4OTc1MzA3LTYxZWZiMTAwLWYwNmQtMTFl"
+    "OC05MTc3LWVlODk1ZTU5MTZlNS5wbmcifcECPAI9AcECPgI/AcYDFwMYBml0YWxpYwR0cnVlxgJsAxgFY29sb3IGIiM4ODgi"
+    "xgMZAxoGaXRhbGljBG51bGzGAm4DGgVjb2xvcgRudWxswQMQBCkBxAJwBCkKMTMwOXpsZ3ZqeMQCegQpAWfBAnsEKQLGBA0E"
+    "DgZpdGFsaWMEbnVsbMYCfgQOBWNvbG9yBG51bGzEAn8EDgUxMzEwZ8QChAEEDgJ3c8QChgEEDgZoeHd5Y2jEAowBBA4Ca3HE"
+    "Ao4BBA4Ec2RydcQCkgEEDgRqcWljwQKWAQQOBMQCmgEEDgEKxgKbAQQOBml0YWxpYwR0cnVlxgKcAQQOBWNvbG9yBiIjODg4"
+    "IsECaAI7AcQCCgEBFjEzMThqd3NramFiZG5kcmRsbWphZQrGA1UDVgRib2xkBHRydWXGA1cDWARib2xkBG51bGzGAEAAQQZp"
+    "dGFsaWMEdHJ1ZcYCtwEAQQRib2xkBG51bGzEArgBAEESMTMyNnJwY3pucWFob3BjcnRkxgLKAQBBBml0YWxpYwRudWxsxgLL"
+    "AQBBBGJvbGQEdHJ1ZRkBAMUCAgIDb3siaW1hZ2UiOiJodHRwczovL3VzZXItaW1hZ2VzLmdpdGh1YnVzZXJjb250ZW50LmNv"
+    "bS81NTUzNzU3LzQ4OTc1MzA3LTYxZWZiMTAwLWYwNmQtMTFlOC05MTc3LWVlODk1ZTU5MTZlNS5wbmcifcQCCgILBzEyOTN0"
+    "agrGABgAGQRib2xkBHRydWXGAA0ADgRib2xkBG51bGxEAgAHMTMwNnJ1cMQBEAIAAnVqxAESAgANaWtrY2pucmNwc2Nrd8QB"
+    "HwIAAQrFBBMEFG97ImltYWdlIjoiaHR0cHM6Ly91c2VyLWltYWdlcy5naXRodWJ1c2VyY29udGVudC5jb20vNTU1Mzc1Ny80"
+    "ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgtOTE3Ny1lZTg5NWU1OTE2ZTUucG5nIn3FAx0DBW97ImltYWdlIjoiaHR0cHM6"
+    "Ly91c2VyLWltYWdlcy5naXRodWJ1c2VyY29udGVudC5jb20vNTU1Mzc1Ny80ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgt"
+    "OTE3Ny1lZTg5NWU1OTE2ZTUucG5nIn3GAlICUwRib2xkBHRydWXGAlQCVQRib2xkBG51bGzGAnsCfAZpdGFsaWMEdHJ1ZcYB"
+    "JQJ8BWNvbG9yBiIjODg4IsYBJgJ8BGJvbGQEbnVsbMQBJwJ8CjEzMTRweWNhdnXGATECfAZpdGFsaWMEbnVsbMYBMgJ8BWNv"
+    "bG9yBG51bGzBATMCfAHFADEAMm97ImltYWdlIjoiaHR0cHM6Ly91c2VyLWltYWdlcy5naXRodWJ1c2VyY29udGVudC5jb20v"
+    "NTU1Mzc1Ny80ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgtOTE3Ny1lZTg5NWU1OTE2ZTUucG5nIn3GADUANgZpdGFsaWME"
+    "dHJ1ZcEANwA4AcQAMgAzEzEzMjJybmJhb2tvcml4ZW52cArEAgUCBhcxMzIzbnVjdnhzcWx6bndsZmF2bXBjCsYDDwMQBGJv"
+    "bGQEdHJ1ZR0AAMQEAwQEDTEyOTVxZnJ2bHlmYXDEAAwEBAFjxAANBAQCanbBAAwADQHEABAADQEywQARAA0ExAAVAA0DZHZm"
+    "xAAYAA0BYcYCAwIEBml0YWxpYwR0cnVlwQAaAgQCxAAcAgQEMDRrdcYAIAIEBml0YWxpYwRudWxsxQQgBCFveyJpbWFnZSI6"
+    "Imh0dHBzOi8vdXNlci1pbWFnZXMuZ2l0aHVidXNlcmNvbnRlbnQuY29tLzU1NTM3NTcvNDg5NzUzMDctNjFlZmIxMDAtZjA2"
+    "ZC0xMWU4LTkxNzctZWU4OTVlNTkxNmU1LnBuZyJ9xQJAABZveyJpbWFnZSI6Imh0dHBzOi8vdXNlci1pbWFnZXMuZ2l0aHVi"
+    "dXNlcmNvbnRlbnQuY29tLzU1NTM3NTcvNDg5NzUzMDctNjFlZmIxMDAtZjA2ZC0xMWU4LTkxNzctZWU4OTVlNTkxNmU1LnBu"
+    "ZyJ9xAQVBBYGMTMxMWtrxAIqAisIMTMxMnFyd3TEADECKwFixAAyAisDcnhxxAA1AisBasQANgIrAXjEADcCKwZkb3ZhbwrE"
+    "AgAEKwMxMzHEAEAEKwkzYXhoa3RoaHXGAnoCewRib2xkBG51bGzFAEoCe297ImltYWdlIjoiaHR0cHM6Ly91c2VyLWltYWdl"
+    "cy5naXRodWJ1c2VyY29udGVudC5jb20vNTU1Mzc1Ny80ODk3NTMwNy02MWVmYjEwMC1mMDZkLTExZTgtOTE3Ny1lZTg5NWU1"
+    "OTE2ZTUucG5nIn3GAEsCewRib2xkBHRydWXEAl8CYBExMzE3cGZjeWhrc3JrcGt0CsQBHwQqCzEzMTliY2Nna3AKxAKSAQKT"
+    "ARUxMzIwY29oYnZjcmtycGpuZ2RvYwoFBAQCAg8CKQE1AQADEAESBBsCAwsGAhIBHgJAAk8CWwJfAmQDcQJ5AaABAQIOBAIL"
+    "Ag4CIQIoAjcCPAJEAlgCagJwAXwClwEEngEBAQI0ATcB",
+};
+
+static const char *const s_compat_vals[3] = {
+    "[[1,2,3,4],472,472,{\"someprop\":44},472,[1,2,3,4],{\"someprop\":44},[1,2,3,4],[1,2,3,4],[1,2,"
+    "3,4],{\"someprop\":44},449,448,[1,2,3,4],[1,2,3,4],{\"someprop\":44},452,{\"someprop\":44},[1,2,"
+    "3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],452,[1,2,3,4],497,{\"someprop\":44},497,497,497,{\"somepro"
+    "p\":44},[1,2,3,4],522,522,452,470,{\"someprop\":44},[1,2,3,4],453,{\"someprop\":44},480,480,480"
+    ",508,508,508,[1,2,3,4],[1,2,3,4],502,492,492,453,{\"someprop\":44},496,496,496,[1,2,3,4],496"
+    ",493,495,495,495,495,493,[1,2,3,4],493,493,453,{\"someprop\":44},{\"someprop\":44},505,505,517"
+    ",517,505,[1,2,3,4],{\"someprop\":44},509,{\"someprop\":44},521,521,521,509,477,{\"someprop\":44}"
+    ",{\"someprop\":44},485,485,{\"someprop\":44},515,{\"someprop\":44},451,{\"someprop\":44},[1,2,3,4]"
+    ",516,516,516,516,{\"someprop\":44},499,499,469,469,[1,2,3,4],[1,2,3,4],512,512,512,{\"somepro"
+    "p\":44},454,487,487,487,[1,2,3,4],[1,2,3,4],454,[1,2,3,4],[1,2,3,4],{\"someprop\":44},[1,2,3,"
+    "4],459,[1,2,3,4],513,459,{\"someprop\":44},[1,2,3,4],482,{\"someprop\":44},[1,2,3,4],[1,2,3,4]"
+    ",459,[1,2,3,4],{\"someprop\":44},[1,2,3,4],484,454,510,510,510,510,468,{\"someprop\":44},468,["
+    "1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3,4],467,[1,2,3,4],467,486,486,486,[1,2,3,4],489,451,[1,"
+    "2,3,4],{\"someprop\":44},[1,2,3,4],[1,2,3,4],{\"someprop\":44},{\"someprop\":44},483,[1,2,3,4],{"
+    "\"someprop\":44},{\"someprop\":44},{\"someprop\":44},{\"someprop\":44},519,519,519,519,506,506,[1,"
+    "2,3,4],{\"someprop\":44},464,{\"someprop\":44},481,481,[1,2,3,4],{\"someprop\":44},[1,2,3,4],464"
+    ",475,475,475,463,{\"someprop\":44},[1,2,3,4],518,[1,2,3,4],[1,2,3,4],463,455,498,498,498,466"
+    ",471,471,471,501,[1,2,3,4],501,501,476,{\"someprop\":44},466,[1,2,3,4],{\"someprop\":44},503,5"
+    "03,503,466,455,490,474,{\"someprop\":44},457,494,494,{\"someprop\":44},457,479,{\"someprop\":44}"
+    ",[1,2,3,4],500,500,500,{\"someprop\":44},[1,2,3,4],[1,2,3,4],{\"someprop\":44},{\"someprop\":44}"
+    ",{\"someprop\":44},[1,2,3,4],[1,2,3,4],{\"someprop\":44},[1,2,3,4],[1,2,3,4],[1,2,3,4],[1,2,3]"
+    ",491,491,[1,2,3,4],504,504,504,504,465,[1,2,3,4],{\"someprop\":44},460,{\"someprop\":44},488,4"
+    "88,488,[1,2,3,4],[1,2,3,4],{\"someprop\":44},{\"someprop\":44},514,514,514,514,{\"someprop\":44}"
+    ",{\"someprop\":44},{\"someprop\":44},458,[1,2,3,4],[1,2,3,4],462,[1,2,3,4],[1,2,3,4],{\"somepro"
+    "p\":44},462,{\"someprop\":44},[1,2,3,4],{\"someprop\":44},[1,2,3,4],507,{\"someprop\":44},{\"somep"
+    "rop\":44},507,507,{\"someprop\":44},{\"someprop\":44},[1,2,3,4],{\"someprop\":44},461,{\"someprop\""
+    ":44},473,461,[1,2,3,4],461,511,511,461,{\"someprop\":44},{\"someprop\":44},520,520,520,[1,2,3,"
+    "4],458]",
+    "{\"one\":[1,2,3,4],\"two\":{\"deepkey\":\"deepvalue\"}}",
+    "[{\"insert\":\"1306rup\"},{\"insert\":\"uj\",\"attributes\":{\"italic\":true,\"color\":\"#888\"}},{\"insert"
+    "\":\"ikkcjnrcpsckw1319bccgkp\\n\"},{\"insert\":\"\\n1131\",\"attributes\":{\"bold\":true}},{\"insert\":\"1"
+    "326rpcznqahopcrtd\",\"attributes\":{\"italic\":true}},{\"insert\":\"3axhkthhu\",\"attributes\":{\"bold"
+    "\":true}},{\"insert\":\"28\"},{\"insert\":{\"image\":\"https://user-images.githubusercontent.com/555"
+    "3757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":\"9\"},{\"insert\":\"04ku\","
+    "\"attributes\":{\"italic\":true}},{\"insert\":\"1323nucvxsqlznwlfavmpc\\nu\"},{\"insert\":\"tc\",\"attri"
+    "butes\":{\"italic\":true}},{\"insert\":\"je1318jwskjabdndrdlmjae\\n1293tj\\nj1292qrmf\"},{\"insert\":"
+    "{\"image\":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-91"
+    "77-ee895e5916e5.png\"}},{\"insert\":\"k\\nuf\"},{\"insert\":\"14hs\",\"attributes\":{\"italic\":true}},{"
+    "\"insert\":\"13dccxdyxg\"},{\"insert\":\"zc\",\"attributes\":{\"italic\":true,\"color\":\"#888\"}},{\"inser"
+    "t\":\"apo\"},{\"insert\":\"tn\",\"attributes\":{\"bold\":true}},{\"insert\":\"r\"},{\"insert\":{\"image\":\"ht"
+    "tps://user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e591"
+    "6e5.png\"}},{\"insert\":\"gn\\n\"},{\"insert\":\"z\",\"attributes\":{\"italic\":true}},{\"insert\":\"\\n121\""
+    "},{\"insert\":{\"image\":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-"
+    "f06d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":\"291311kk9zjznywohpx\"},{\"insert\":{\"image\":\"ht"
+    "tps://user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e591"
+    "6e5.png\"}},{\"insert\":\"cnbrcaq\\n\"},{\"insert\":\"1\",\"attributes\":{\"italic\":true,\"color\":\"#888\""
+    "}},{\"insert\":\"1310g\"},{\"insert\":\"ws\",\"attributes\":{\"italic\":true,\"color\":\"#888\"}},{\"insert"
+    "\":\"hxwych\"},{\"insert\":\"kq\",\"attributes\":{\"italic\":true}},{\"insert\":\"sdru1320cohbvcrkrpjngd"
+    "oc\\njqic\\n\"},{\"insert\":\"2\",\"attributes\":{\"italic\":true,\"color\":\"#888\"}},{\"insert\":{\"image\""
+    ":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895"
+    "e5916e5.png\"}},{\"insert\":\"90n1297zm\"},{\"insert\":\"v1309zlgvjx\",\"attributes\":{\"bold\":true}},"
+    "{\"insert\":{\"image\":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-f0"
+    "6d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":\"g\",\"attributes\":{\"bold\":true}},{\"insert\":\"1314"
+    "pycavu\",\"attributes\":{\"italic\":true,\"color\":\"#888\"}},{\"insert\":\"pkzqcj\"},{\"insert\":\"sa\",\"a"
+    "ttributes\":{\"italic\":true,\"color\":\"#888\"}},{\"insert\":\"sjy\\n\"},{\"insert\":{\"image\":\"https://"
+    "user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.pn"
+    "g\"}},{\"insert\":\"xr\\n\"},{\"insert\":{\"image\":\"https://user-images.githubusercontent.com/55537"
+    "57/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":{\"image\":\"https://user-i"
+    "mages.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}},{"
+    "\"insert\":{\"image\":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-f06"
+    "d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":\"1\"},{\"insert\":{\"image\":\"https://user-images.git"
+    "hubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":"
+    "\"1295qfrvlyfap201312qrwt\"},{\"insert\":{\"image\":\"https://user-images.githubusercontent.com/5"
+    "553757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}},{\"insert\":\"b1322rnbaokorixenvp"
+    "\\nrxq\"},{\"insert\":\"j\",\"attributes\":{\"italic\":true}},{\"insert\":\"x\",\"attributes\":{\"italic\":t"
+    "rue,\"color\":\"#888\"}},{\"insert\":\"15mziwabzkrrmscvdovao\\n0\",\"attributes\":{\"italic\":true}},{\""
+    "insert\":\"hx\",\"attributes\":{\"italic\":true,\"bold\":true}},{\"insert\":\"ojeetrjhxkr13031317pfcyh"
+    "ksrkpkt\\nuhv1\",\"attributes\":{\"italic\":true}},{\"insert\":\"32\",\"attributes\":{\"italic\":true,\"c"
+    "olor\":\"#888\"}},{\"insert\":\"4rorywthq1325iodbzizxhmlibvpyrxmq\\n\\nganln\\nqne\\n\"},{\"insert\":{\""
+    "image\":\"https://user-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177"
+    "-ee895e5916e5.png\"}},{\"insert\":\"dvf\"},{\"insert\":\"ac\",\"attributes\":{\"bold\":true}},{\"insert\""
+    ":\"1302xciwa\"},{\"insert\":\"1305rl\",\"attributes\":{\"bold\":true}},{\"insert\":\"08\\n\"},{\"insert\":\""
+    "eyk\",\"attributes\":{\"bold\":true}},{\"insert\":\"y1321apgivydqsjfsehhezukiqtt1307tvjiejlh\"},{\"i"
+    "nsert\":\"1316zlpkmctoqomgfthbpg\",\"attributes\":{\"bold\":true}},{\"insert\":\"gv\"},{\"insert\":\"lb\""
+    ",\"attributes\":{\"bold\":true}},{\"insert\":\"f\\nhntk\\njv1uu\\n\"},{\"insert\":{\"image\":\"https://use"
+    "r-images.githubusercontent.com/5553757/48975307-61efb100-f06d-11e8-9177-ee895e5916e5.png\"}"
+    "}]",
+};
+
+static size_t s_unbase64(const char *in, uint8_t *out, size_t cap)
+{
+    static const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (; *in && *in != '='; in++) {
+        const char *c = strchr(abc, *in);
+        TD_ASSERT(c != NULL);
+        acc = (acc << 6) | (uint32_t)(c - abc);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            TD_ASSERT(n < cap);
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return n;
+}
+
+static void s_compare_json(json_t *got_j, const char *want)
+{
+    char *got = json_dumps(got_j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *w = json_loads(want, 0, NULL);
+    TD_ASSERT(w != NULL);
+    char *ws = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
+    TD_ASSERT_STR_EQ(got, ws);
+    free(got);
+    free(ws);
+    json_decref(w);
+    json_decref(got_j);
+}
+
+static void s_test_compat(void)
+{
+    static uint8_t buf[8192];
+    static const char *roots[3] = {"array", "map", "text"};
+    static const int kinds[3] = {TD_YTYPE_ARRAY, TD_YTYPE_MAP, TD_YTYPE_TEXT};
+    for (int i = 0; i < 3; i++) {
+        size_t n = s_unbase64(s_compat_docs[i], buf, sizeof buf);
+        td_ydoc_t *doc = td_ydoc_new(NULL, 99);
+        td_error_t err = {0};
+        int rc = td_ydoc_apply_update(doc, buf, n, NULL, &err);
+        if (rc != 0)
+            TD_FAIL("compat %d: %d at %zu: %s", i, rc, err.offset, err.text);
+        TD_ASSERT(!td_ydoc_has_pending(doc));
+        td_ytype_t *t = td_ydoc_get(doc, roots[i], kinds[i]);
+        TD_ASSERT(t != NULL);
+        s_compare_json(kinds[i] == TD_YTYPE_TEXT ? td_ytext_delta(t) : td_ytype_to_json(t),
+                       s_compat_vals[i]);
+        /* A second document fed our own encoding reads the same. */
+        td_lib0_enc_t e;
+        td_lib0_enc_init(&e);
+        TD_ASSERT_OK(td_ydoc_encode_state_as_update(doc, NULL, 0, &e, NULL));
+        td_ydoc_t *copy = td_ydoc_new(NULL, 98);
+        TD_ASSERT_OK(td_ydoc_apply_update(copy, e.buf, e.len, NULL, NULL));
+        td_ytype_t *t2 = td_ydoc_get(copy, roots[i], kinds[i]);
+        s_compare_json(kinds[i] == TD_YTYPE_TEXT ? td_ytext_delta(t2) : td_ytype_to_json(t2),
+                       s_compat_vals[i]);
+        /* The decoded update re-encodes byte for byte. */
+        td_yupdate_t *u = NULL;
+        TD_ASSERT_EQ(td_yupdate_decode(buf, n, &u, NULL), (ssize_t)n);
+        td_lib0_enc_t e2;
+        td_lib0_enc_init(&e2);
+        TD_ASSERT_OK(td_yupdate_encode(u, &e2));
+        TD_ASSERT_EQ(e2.len, n);
+        TD_ASSERT_MEM_EQ(e2.buf, buf, n);
+        td_lib0_enc_fini(&e2);
+        td_yupdate_destroy(&u);
+        td_lib0_enc_fini(&e);
+        td_ydoc_destroy(&copy);
+        td_ydoc_destroy(&doc);
+    }
+}
+
+/* A malformed update is rejected whole: nothing of its valid prefix is applied. */
+static void s_test_atomic(void)
+{
+    td_ydoc_t *doc = td_ydoc_new(NULL, 1);
+    td_ytype_t *t = td_ydoc_get(doc, "t", TD_YTYPE_TEXT);
+    TD_ASSERT_OK(td_ytext_insert(t, 0, "abc", 3, NULL));
+    s_obs_t obs = {0};
+    TD_ASSERT_OK(td_ydoc_observe(doc, s_on_txn, &obs));
+    /* Client 2 inserts "x" at 0 (valid), then a struct with an unknown content ref. */
+    static const uint8_t bad[] = {1, 2, 2, 0, 0x04, 1, 1, 't', 1, 'x', 0x0b, 0};
+    td_error_t err = {0};
+    TD_ASSERT_EQ(td_ydoc_apply_update(doc, bad, sizeof bad, NULL, &err), TD_EPROTO);
+    TD_ASSERT_EQ(err.offset, 10);
+    TD_ASSERT_EQ(obs.calls, 0);
+    s_expect_json(doc, "{\"t\":\"abc\"}");
+    s_expect_state(doc, "01010100040101740361626300");
+    /* Two blocks for one client. */
+    static const uint8_t dup[] = {2, 1, 2, 0, 0x04, 1, 1, 't', 1, 'x', 1, 2, 1, 0x84, 2, 0, 1, 'y', 0};
+    memset(&err, 0, sizeof err);
+    TD_ASSERT_EQ(td_ydoc_apply_update(doc, dup, sizeof dup, NULL, &err), TD_EPROTO);
+    TD_ASSERT_EQ(err.offset, 10);
+    /* Every truncation of a valid update fails cleanly and changes nothing. */
+    static const uint8_t good[] = {1, 1, 2, 0, 0x04, 1, 1, 't', 1, 'x', 1, 1, 1, 0, 1};
+    for (size_t k = 0; k < sizeof good; k++)
+        TD_ASSERT_EQ(td_ydoc_apply_update(doc, good, k, NULL, NULL), TD_EPROTO);
+    s_expect_state(doc, "01010100040101740361626300");
+    void *origin = &obs;
+    TD_ASSERT_OK(td_ydoc_apply_update(doc, good, sizeof good, origin, NULL));
+    TD_ASSERT_EQ(obs.calls, 1);
+    TD_ASSERT(obs.origin == origin);
+    TD_ASSERT(!obs.local);
+    s_expect_json(doc, "{\"t\":\"bcx\"}");
+    td_ydoc_destroy(&doc);
+    free(obs.last);
+}
+
+/* Structs and deletions that arrive before what they depend on wait, then apply. */
+static void s_test_pending(void)
+{
+    td_ydoc_t *a = td_ydoc_new(NULL, 5);
+    td_ytype_t *ta = td_ydoc_get(a, "t", TD_YTYPE_TEXT);
+    s_obs_t obs = {0};
+    TD_ASSERT_OK(td_ydoc_observe(a, s_on_txn, &obs));
+    char *u[4];
+    TD_ASSERT_OK(td_ytext_insert(ta, 0, "hello", 5, NULL));
+    u[0] = strdup(obs.last);
+    TD_ASSERT_OK(td_ytext_insert(ta, 5, " world", 6, NULL));
+    u[1] = strdup(obs.last);
+    TD_ASSERT_OK(td_ytext_delete(ta, 0, 1));
+    u[2] = strdup(obs.last);
+    TD_ASSERT_OK(td_ytext_insert(ta, 0, "J", 1, NULL));
+    u[3] = strdup(obs.last);
+
+    td_ydoc_t *b = td_ydoc_new(NULL, 6);
+    td_ytype_t *tb = td_ydoc_get(b, "t", TD_YTYPE_TEXT);
+    s_apply_hex(b, u[3]);
+    s_apply_hex(b, u[2]);
+    s_apply_hex(b, u[1]);
+    TD_ASSERT(td_ydoc_has_pending(b));
+    s_expect_json(b, "{\"t\":\"\"}");
+    /* The pending structs and deletions travel with the state (yjs merges them in). */
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    TD_ASSERT_OK(td_ydoc_encode_state_as_update(b, NULL, 0, &e, NULL));
+    td_ydoc_t *c = td_ydoc_new(NULL, 7);
+    TD_ASSERT_OK(td_ydoc_apply_update(c, e.buf, e.len, NULL, NULL));
+    td_lib0_enc_fini(&e);
+    s_apply_hex(b, u[0]);
+    TD_ASSERT(!td_ydoc_has_pending(b));
+    s_expect_json(b, "{\"t\":\"Jello world\"}");
+    TD_ASSERT_EQ(td_ytype_len(tb), 11);
+    s_apply_hex(c, u[0]);
+    s_expect_json(c, "{\"t\":\"Jello world\"}");
+    TD_ASSERT(!td_ydoc_has_pending(c));
+    /* Same state, same bytes. */
+    td_lib0_enc_init(&e);
+    TD_ASSERT_OK(td_ydoc_encode_state_as_update(a, NULL, 0, &e, NULL));
+    char *sa = s_hex(e.buf, e.len);
+    td_lib0_enc_fini(&e);
+    s_expect_state(b, sa);
+    s_expect_state(c, sa);
+    free(sa);
+    for (int i = 0; i < 4; i++)
+        free(u[i]);
+    free(obs.last);
+    td_ydoc_destroy(&a);
+    td_ydoc_destroy(&b);
+    td_ydoc_destroy(&c);
+}
+
+/* Transactions: one update for several edits, with the origin; encode_state_as_update diffs. */
+static void s_test_txn(void)
+{
+    td_ydoc_t *doc = td_ydoc_new(NULL, 0);
+    s_obs_t obs = {0};
+    TD_ASSERT_OK(td_ydoc_observe(doc, s_on_txn, &obs));
+    td_ytype_t *meta = td_ydoc_get(doc, "meta", TD_YTYPE_MAP);
+    td_ytype_t *cells = td_ydoc_get(doc, "cells", TD_YTYPE_ARRAY), *cell, *src, *outs;
+    TD_ASSERT(td_ydoc_get(doc, "meta", TD_YTYPE_TEXT) == NULL);
+    int origin;
+    TD_ASSERT_OK(td_ydoc_begin(doc, &origin));
+    TD_ASSERT_EQ(td_ydoc_begin(doc, NULL), TD_ESTATE);
+    TD_ASSERT(td_ydoc_in_transaction(doc));
+    json_t *four = json_integer(4);
+    TD_ASSERT_OK(td_ymap_set_json(meta, "nbformat", four));
+    json_decref(four);
+    TD_ASSERT_OK(td_yarray_push_type(cells, TD_YTYPE_MAP, NULL, &cell));
+    TD_ASSERT_OK(td_ymap_set_type(cell, "source", TD_YTYPE_TEXT, NULL, &src));
+    TD_ASSERT_OK(td_ytext_insert(src, 0, "print(1)", 8, NULL));
+    TD_ASSERT_OK(td_ymap_set_type(cell, "outputs", TD_YTYPE_ARRAY, NULL, &outs));
+    TD_ASSERT_EQ(obs.calls, 0);
+    TD_ASSERT_OK(td_ydoc_commit(doc));
+    TD_ASSERT_EQ(td_ydoc_commit(doc), TD_ESTATE);
+    TD_ASSERT_EQ(obs.calls, 1);
+    TD_ASSERT(obs.origin == &origin);
+    TD_ASSERT_STR_EQ(obs.paths, "[\"meta\"][\"cells\"]");
+    s_expect_json(doc, "{\"meta\":{\"nbformat\":4},\"cells\":[{\"source\":\"print(1)\",\"outputs\":[]}]}");
+    /* Editing the nested text reports it with its path. */
+    TD_ASSERT_OK(td_ytext_insert(src, 8, "\n", 1, NULL));
+    TD_ASSERT_STR_EQ(obs.paths, "[\"cells\",0,\"source\"]");
+    json_t *p = td_ytype_path(src);
+    char *ps = json_dumps(p, JSON_COMPACT);
+    TD_ASSERT_STR_EQ(ps, "[\"cells\",0,\"source\"]");
+    free(ps);
+    json_decref(p);
+    TD_ASSERT(td_ytype_parent(src) == cell);
+    TD_ASSERT(td_ytype_parent(cell) == cells);
+    TD_ASSERT(td_ytype_parent(cells) == NULL);
+    TD_ASSERT_STR_EQ(td_ytype_name(cells), "cells");
+    TD_ASSERT(td_ymap_get_type(cell, "source") == src);
+    TD_ASSERT(td_yarray_get_type(cells, 0) == cell);
+    /* A diff against an older state vector holds only the newer structs. */
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    static const uint8_t sv[] = {1, 0, 6};
+    TD_ASSERT_OK(td_ydoc_encode_state_as_update(doc, sv, sizeof sv, &e, NULL));
+    td_ydoc_t *other = td_ydoc_new(NULL, 1);
+    TD_ASSERT_OK(td_ydoc_apply_update(other, e.buf, e.len, NULL, NULL));
+    TD_ASSERT(td_ydoc_has_pending(other));
+    td_lib0_enc_fini(&e);
+    td_ydoc_destroy(&other);
+    /* Map delete, has, keys. */
+    TD_ASSERT(td_ymap_has(cell, "outputs"));
+    TD_ASSERT_OK(td_ymap_delete(cell, "outputs"));
+    TD_ASSERT_EQ(td_ymap_delete(cell, "outputs"), TD_ENOENT);
+    TD_ASSERT(td_ytype_deleted(outs));
+    TD_ASSERT(!td_ytype_deleted(src));
+    const char *keys[4];
+    TD_ASSERT_EQ(td_ymap_keys(cell, keys, 4), 1);
+    TD_ASSERT_STR_EQ(keys[0], "source");
+    /* Bad arguments change nothing. */
+    TD_ASSERT_EQ(td_ytext_insert(src, 99, "x", 1, NULL), TD_EINVAL);
+    TD_ASSERT_EQ(td_ytext_insert(src, 0, "\xff", 1, NULL), TD_EINVAL);
+    TD_ASSERT_EQ(td_ytext_delete(src, 5, 10), TD_EINVAL);
+    TD_ASSERT_EQ(td_yarray_delete(cells, 0, 2), TD_EINVAL);
+    TD_ASSERT_EQ(td_ymap_set_json(cells, "x", json_null()), TD_EINVAL);
+    TD_ASSERT_EQ(td_ydoc_set_client_id(doc, 1ULL << 53), TD_EINVAL);
+    TD_ASSERT_OK(td_ydoc_set_client_id(doc, 77));
+    TD_ASSERT_EQ(td_ydoc_client_id(doc), 77);
+    td_ydoc_destroy(&doc);
+    free(obs.last);
+}
+
+static void s_rand(void *arg, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)(0x11 * (i + 1));
+}
+
+void test_td_ydoc(void)
+{
+    s_test_examples();
+    s_test_compat();
+    s_test_atomic();
+    s_test_pending();
+    s_test_txn();
+    td_env_t env = {NULL, s_rand, NULL};
+    td_ydoc_t *doc = td_ydoc_new(&env, TD_YDOC_CLIENT_RANDOM);
+    TD_ASSERT_EQ(td_ydoc_client_id(doc), 0x44332211);
+    td_ydoc_destroy(&doc);
+}
