@@ -48,6 +48,10 @@ struct td_kcore {
     json_t *payload;
     json_t *comms; /* comm_id -> {target_name} */
     int abort_queued;
+    struct s_backlog {
+        td_msg_t **items;
+        size_t n, cap;
+    } backlog; /* requests queued when an execute failed with stop_on_error */
 
     atomic_int running;
     atomic_int interrupted;
@@ -66,9 +70,31 @@ static td_msg_t *s_new_msg(td_kcore_t *self, const char *type, const td_msg_t *p
     return m;
 }
 
+static void s_send_locked(td_kcore_t *self, const td_msg_t *parent, const char *type,
+                          json_t *content);
+
+/* Answers every pending subscription with iopub_welcome. Done before any other publish, so a new
+ * subscriber's first message is always its welcome (JEP 65). Caller holds iopub_lock. */
+static void s_welcome_locked(td_kcore_t *self)
+{
+    char topic[256];
+    while (self->pub.next_subscription &&
+           self->pub.next_subscription(self->pub.arg, topic, sizeof topic) == 1) {
+        if (self->welcome)
+            s_send_locked(self, NULL, "iopub_welcome", json_pack("{s:s}", "subscription", topic));
+    }
+}
+
 /* Publishes type/content with the given parent. Steals content. Caller holds iopub_lock. */
 static void s_publish_locked(td_kcore_t *self, const td_msg_t *parent, const char *type,
                              json_t *content)
+{
+    s_welcome_locked(self);
+    s_send_locked(self, parent, type, content);
+}
+
+static void s_send_locked(td_kcore_t *self, const td_msg_t *parent, const char *type,
+                          json_t *content)
 {
     td_msg_t *m = s_new_msg(self, type, parent);
     char topic[64];
@@ -260,6 +286,7 @@ void td_kcore_destroy(td_kcore_t **self_p)
     json_decref(self->kernel_info);
     json_decref(self->comms);
     json_decref(self->payload);
+    free(self->backlog.items);
     pthread_mutex_destroy(&self->iopub_lock);
     free(self->sbuf);
     free(self->username);
@@ -280,12 +307,7 @@ void td_kcore_starting(td_kcore_t *self)
 void td_kcore_tick(td_kcore_t *self)
 {
     pthread_mutex_lock(&self->iopub_lock);
-    char topic[256];
-    while (self->pub.next_subscription &&
-           self->pub.next_subscription(self->pub.arg, topic, sizeof topic) == 1) {
-        if (self->welcome)
-            s_publish_locked(self, NULL, "iopub_welcome", json_pack("{s:s}", "subscription", topic));
-    }
+    s_welcome_locked(self);
     if (self->slen > 0 &&
         self->env->now_us(self->env->arg) - self->sfirst_us >= TD_STREAM_WAIT_US)
         s_flush_locked(self);
@@ -356,6 +378,23 @@ static json_t *s_user_expressions(td_kcore_t *self, json_t *exprs)
     return out;
 }
 
+/* Takes every request already queued on shell into b. */
+static void s_take_backlog(const td_kcore_io_t *io, struct s_backlog *b)
+{
+    td_msg_t *next = NULL;
+    while (io->next_queued && io->next_queued(io->arg, &next) == 1) {
+        if (b->n == b->cap) {
+            size_t cap = b->cap ? 2 * b->cap : 16;
+            td_msg_t **grown = realloc(b->items, cap * sizeof *grown);
+            if (grown == NULL)
+                abort();
+            b->items = grown;
+            b->cap = cap;
+        }
+        b->items[b->n++] = next;
+    }
+}
+
 /* Hands the collected payload to a reply (new reference) and starts an empty one. */
 static json_t *s_take_payload(td_kcore_t *self)
 {
@@ -417,6 +456,11 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
             json_decref(tb);
         self->abort_queued = s_bool(c, "stop_on_error", 1);
     }
+    /* stop_on_error aborts what is queued now: a cell sent after the client saw this reply is
+     * a new decision and runs. */
+    if (self->abort_queued)
+        s_take_backlog(io, &self->backlog);
+    self->abort_queued = 0;
     s_set_parent(self, req); /* flush output before the reply */
     s_reply(self, io, ch, req, "execute_reply", reply);
     if (store && self->history)
@@ -565,32 +609,8 @@ static void s_dispatch(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t c
     }
 }
 
-/* The requests found queued on shell when an execute failed with stop_on_error. */
-typedef struct s_backlog {
-    td_msg_t **items;
-    size_t n, cap;
-} s_backlog_t;
-
-/* Takes every request already queued on shell. Called before the failed request's idle, so a
- * client that waits for idle before sending its next cell never has that cell aborted. */
-static void s_take_backlog(const td_kcore_io_t *io, s_backlog_t *b)
-{
-    td_msg_t *next = NULL;
-    while (io->next_queued && io->next_queued(io->arg, &next) == 1) {
-        if (b->n == b->cap) {
-            size_t cap = b->cap ? 2 * b->cap : 16;
-            td_msg_t **grown = realloc(b->items, cap * sizeof *grown);
-            if (grown == NULL)
-                abort();
-            b->items = grown;
-            b->cap = cap;
-        }
-        b->items[b->n++] = next;
-    }
-}
-
 static void s_handle_one(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch, td_msg_t *req,
-                         int abort, s_backlog_t *backlog)
+                         int abort)
 {
     TD_LOG(TD_LOG_DEBUG, "kernel.core", "%s %s (msg_id %s)", td_channel_name(ch), td_msg_type(req),
            td_msg_id(req));
@@ -607,9 +627,6 @@ static void s_handle_one(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t
         s_set_parent(self, NULL);
         self->io = NULL;
     }
-    if (self->abort_queued && backlog)
-        s_take_backlog(io, backlog);
-    self->abort_queued = 0;
     s_status(self, req, "idle");
 }
 
@@ -619,15 +636,15 @@ void td_kcore_handle(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch,
     *msg_p = NULL;
     if (req == NULL)
         return;
-    /* stop_on_error: every execute already queued behind a failed one is aborted with its own
-     * busy/reply/idle; other requests in that backlog are still served, in order. */
-    s_backlog_t backlog = {0};
-    s_handle_one(self, io, ch, req, 0, ch == TD_CH_SHELL ? &backlog : NULL);
+    s_handle_one(self, io, ch, req, 0);
     td_msg_destroy(&req);
-    for (size_t i = 0; i < backlog.n; i++) {
-        int is_exec = strcmp(td_msg_type(backlog.items[i]), "execute_request") == 0;
-        s_handle_one(self, io, ch, backlog.items[i], is_exec, NULL);
-        td_msg_destroy(&backlog.items[i]);
+    /* stop_on_error: every execute in the backlog is aborted with its own busy/reply/idle; other
+     * requests in it are still served, in order. Aborted cells add nothing to the backlog. */
+    for (size_t i = 0; ch == TD_CH_SHELL && i < self->backlog.n; i++) {
+        td_msg_t *next = self->backlog.items[i];
+        self->backlog.items[i] = NULL;
+        s_handle_one(self, io, ch, next, strcmp(td_msg_type(next), "execute_request") == 0);
+        td_msg_destroy(&next);
     }
-    free(backlog.items);
+    self->backlog.n = 0;
 }
