@@ -37,6 +37,11 @@ int td__u64map_put(td__u64map_t *m, uint64_t key, size_t val);
  * mode the struct is written as yjs writes structs it read without a document (the map-key bit only
  * when the key itself is known, Any content canonicalised); otherwise it is written as read. */
 int td__ystruct_write(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, bool lazy);
+/* The same, for Any and JSON content whose byte offset of value `offset` the caller already knows
+ * (voff; SIZE_MAX: unknown, scan for it). A document writing the tail of an item grown by merging
+ * would otherwise rescan every value before the cut on each update. */
+int td__ystruct_write_at(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, size_t voff,
+                         bool lazy);
 
 /* Byte offset of the k-th value in n encoded `any` values (or JSON varStrings when json). The
  * input was validated when decoded, so this cannot fail. */
@@ -130,6 +135,12 @@ struct td__item {
     union {
         struct {
             uint8_t *p; /* owned */
+            /* Any and JSON with len > 1: offs[1 + k] = byte offset of value k in p; offs[0] = how
+             * many offsets the allocation has room for (owned). Values are variable-length, so
+             * without it reading value k of an item that merging grew to N values scans k values,
+             * and exporting or re-encoding such an item is quadratic. NULL for one value, or when
+             * building it ran out of memory: readers then scan, which is always correct. */
+            uint32_t *offs;
             uint32_t n, cap;
         } buf; /* String, Any, JSON, Binary, Embed, Format (key|value), Doc (guid|opts) */
         td_ytype_t *type; /* Type content; owned by the document */
@@ -149,6 +160,14 @@ static inline bool td__countable(const td__item_t *it)
 {
     return it->kind == TD_YSTRUCT_ITEM && it->content != TD_YCONTENT_DELETED &&
            it->content != TD_YCONTENT_FORMAT;
+}
+
+/* Byte offset of value k in an Any or JSON item: O(1) with its table, else a scan. */
+static inline size_t td__item_value_offset(const td__item_t *it, uint64_t k)
+{
+    if (it->c.buf.offs)
+        return it->c.buf.offs[1 + k];
+    return td__yvalues_offset(it->c.buf.p, it->c.buf.n, k, it->content == TD_YCONTENT_JSON);
 }
 
 /* A visible position cache for list types (yjs search markers): item starts at index. */

@@ -103,11 +103,42 @@ td__item_t *td__item_alloc(void)
     return calloc(1, sizeof(td__item_t));
 }
 
+static bool s_has_values(const td__item_t *it)
+{
+    return it->kind == TD_YSTRUCT_ITEM &&
+           (it->content == TD_YCONTENT_ANY || it->content == TD_YCONTENT_JSON);
+}
+
 static void s_item_free_content(td__item_t *it)
 {
     if (it->kind == TD_YSTRUCT_ITEM && it->content != TD_YCONTENT_TYPE)
         free(it->c.buf.p);
+    if (s_has_values(it))
+        free(it->c.buf.offs);
     memset(&it->c, 0, sizeof it->c);
+}
+
+/* Builds the value offset table of an Any or JSON item that has none (see td__item_t). Best
+ * effort: without memory the item just stays without one. */
+static void s_offs_build(td__item_t *it)
+{
+    if (!s_has_values(it) || it->len < 2 || it->c.buf.offs)
+        return;
+    uint32_t *offs = malloc((it->len + 1) * sizeof *offs);
+    if (offs == NULL)
+        return;
+    offs[0] = (uint32_t)it->len;
+    td_lib0_dec_t d;
+    td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
+    for (uint64_t k = 0; k < it->len; k++) {
+        td_bytes_t b;
+        offs[1 + k] = (uint32_t)d.pos;
+        if (it->content == TD_YCONTENT_JSON)
+            td_lib0_dec_string(&d, &b);
+        else
+            td_lib0_dec_any_skip(&d);
+    }
+    it->c.buf.offs = offs;
 }
 
 void td__item_free(td__item_t *it)
@@ -457,7 +488,7 @@ static int s_split_content(td__item_t *left, td__item_t *right, uint64_t diff)
     if (left->content == TD_YCONTENT_STRING) {
         off = (left->flags & TD__I_ASCII) ? (size_t)diff : td_lib0_utf8_offset(p, n, diff, &fffd);
     } else {
-        off = td__yvalues_offset(p, n, diff, left->content == TD_YCONTENT_JSON);
+        off = td__item_value_offset(left, diff);
     }
     /* With a surrogate pair cut in two, each half becomes U+FFFD (yjs#248). */
     size_t rn = fffd ? 3 + (n - off - 4) : n - off;
@@ -484,6 +515,18 @@ static int s_split_content(td__item_t *left, td__item_t *right, uint64_t diff)
     }
     right->c.buf.p = rp;
     right->c.buf.n = right->c.buf.cap = (uint32_t)rn;
+    /* The right part's value offsets are the tail of left's, rebased; left keeps its table (its
+     * first diff entries stay valid). left->len is still the length before the cut. */
+    uint64_t rlen = left->len - diff;
+    if (s_has_values(left) && left->c.buf.offs && rlen > 1) {
+        uint32_t *ro = malloc((rlen + 1) * sizeof *ro);
+        if (ro) {
+            ro[0] = (uint32_t)rlen;
+            for (uint64_t k = 0; k < rlen; k++)
+                ro[1 + k] = left->c.buf.offs[1 + diff + k] - (uint32_t)off;
+        }
+        right->c.buf.offs = ro;
+    }
     return 0;
 }
 
@@ -505,6 +548,8 @@ static td__item_t *s_split(td_ydoc_t *doc, td__client_t *c, size_t pos, uint64_t
     if (s_split_content(left, right, diff) != 0 || s_client_insert(c, pos + 1, right) != 0 ||
         s_txn_merge_push(doc, right->id) != 0) {
         free(right->c.buf.p);
+        if (s_has_values(right))
+            free(right->c.buf.offs);
         free(right);
         return NULL;
     }
@@ -552,6 +597,38 @@ static bool s_content_mergeable(uint8_t content)
            content == TD_YCONTENT_JSON || content == TD_YCONTENT_DELETED;
 }
 
+/* Extends left's value offset table by right's values, before right's bytes are appended to
+ * left's (so left->c.buf.n is where they will start). Without memory, left loses its table. */
+static void s_offs_append(td__item_t *left, const td__item_t *right)
+{
+    uint64_t len = left->len + right->len;
+    uint32_t *offs = left->c.buf.offs;
+    if ((left->len > 1 && offs == NULL) || (right->len > 1 && right->c.buf.offs == NULL)) {
+        free(offs); /* a table lost to OOM earlier: stay without one */
+        left->c.buf.offs = NULL;
+        return;
+    }
+    if (offs == NULL || offs[0] < len) {
+        /* Doubling, so appending one value at a time reallocates O(log n) times. */
+        uint64_t cap = offs && 2 * (uint64_t)offs[0] > len ? 2 * (uint64_t)offs[0] : len;
+        if (cap > UINT32_MAX)
+            cap = len; /* len <= bytes < 2^32 */
+        uint32_t *np = realloc(offs, (cap + 1) * sizeof *np);
+        if (np == NULL) {
+            free(offs);
+            left->c.buf.offs = NULL;
+            return;
+        }
+        if (offs == NULL)
+            np[1] = 0; /* left held one value */
+        np[0] = (uint32_t)cap;
+        left->c.buf.offs = offs = np;
+    }
+    for (uint64_t k = 0; k < right->len; k++)
+        offs[1 + left->len + k] =
+            left->c.buf.n + (right->c.buf.offs ? right->c.buf.offs[1 + k] : 0); /* else len 1 */
+}
+
 /* yjs mergeWith: appends right to left when they were made as one run. */
 static bool s_merge_with(td__item_t *left, td__item_t *right)
 {
@@ -582,6 +659,8 @@ static bool s_merge_with(td__item_t *left, td__item_t *right)
             left->c.buf.p = np;
             left->c.buf.cap = cap;
         }
+        if (s_has_values(left))
+            s_offs_append(left, right);
         memcpy(left->c.buf.p + left->c.buf.n, right->c.buf.p, right->c.buf.n);
         left->c.buf.n = need;
         if (!(right->flags & TD__I_ASCII))
@@ -808,6 +887,7 @@ int td__item_local(td_ydoc_t *doc, td_ytype_t *parent, td__key_t *sub, td__item_
         it->split = split;
         if (content == TD_YCONTENT_STRING && len == n)
             it->flags |= TD__I_ASCII;
+        s_offs_build(it);
     }
     int rc = s_integrate_linked(doc, it);
     if (rc != 0)
@@ -1042,7 +1122,11 @@ static int s_write_client(td_lib0_enc_t *e, const td__client_t *c, uint64_t cloc
     for (size_t i = start; i < c->n; i++) {
         td_ystruct_t s;
         s_item_view(c->v[i], &s);
-        int rc = td__ystruct_write(e, &s, i == start ? clock - s.id.clock : 0, false);
+        uint64_t offset = i == start ? clock - s.id.clock : 0;
+        size_t voff = offset && s_has_values(c->v[i]) && c->v[i]->c.buf.offs
+                          ? c->v[i]->c.buf.offs[1 + offset]
+                          : SIZE_MAX;
+        int rc = td__ystruct_write_at(e, &s, offset, voff, false);
         if (rc != 0)
             return rc;
     }
@@ -1332,6 +1416,8 @@ static int s_item_content(td_ydoc_t *doc, td__item_t *it, const td_ystruct_t *s)
     case TD_YCONTENT_ANY: {
         int rc = s_canon_values(s->data.data, s->data.len, s->len, &it->c.buf.p, &it->c.buf.n);
         it->c.buf.cap = it->c.buf.n;
+        if (rc == 0)
+            s_offs_build(it);
         return rc;
     }
     case TD_YCONTENT_FORMAT:
@@ -1369,6 +1455,7 @@ static int s_item_content(td_ydoc_t *doc, td__item_t *it, const td_ystruct_t *s)
         it->c.buf.n = it->c.buf.cap = (uint32_t)s->data.len;
         if (s->content == TD_YCONTENT_STRING && s->len == s->data.len)
             it->flags |= TD__I_ASCII;
+        s_offs_build(it); /* JSON */
         return 0;
     }
 }
@@ -1384,6 +1471,8 @@ static int s_item_cut(td__item_t *it, uint64_t offset)
         if (rc != 0)
             return rc;
         free(it->c.buf.p);
+        if (s_has_values(it))
+            free(it->c.buf.offs);
         it->c = tmp.c;
     }
     it->id.clock += offset;

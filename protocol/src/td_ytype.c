@@ -406,6 +406,15 @@ static td__item_t *s_map_live(const td_ytype_t *map, const char *key)
     return NULL;
 }
 
+/* yjs reads a map entry as content.getContent()[length - 1]. Format content is valid peer input
+ * under a key (yjs never writes it there) and its getContent() is []: the value is undefined. So
+ * get() gives undefined (NULL here), toJSON leaves the key out (JSON.stringify drops undefined),
+ * XML attributes print it as "undefined", while has(), keys() and size still count the key. */
+static bool s_map_no_value(const td__item_t *it)
+{
+    return it->content == TD_YCONTENT_FORMAT;
+}
+
 bool td_ymap_has(const td_ytype_t *map, const char *key)
 {
     return s_map_live(map, key) != NULL;
@@ -414,7 +423,7 @@ bool td_ymap_has(const td_ytype_t *map, const char *key)
 json_t *td_ymap_get_json(const td_ytype_t *map, const char *key)
 {
     const td__item_t *it = s_map_live(map, key);
-    return it ? td__item_value_json(it, it->len - 1) : NULL;
+    return it && !s_map_no_value(it) ? td__item_value_json(it, it->len - 1) : NULL;
 }
 
 td_ytype_t *td_ymap_get_type(const td_ytype_t *map, const char *key)
@@ -1309,7 +1318,11 @@ static int s_delta_push(json_t *ops, json_t *v, const json_t *attrs)
     return json_array_append_new(ops, op) ? TD_ENOMEM : 0;
 }
 
-json_t *td_ytext_delta(const td_ytype_t *text)
+static json_t *s_value_json(const td__item_t *it, uint64_t k, int depth);
+
+/* td_ytext_delta at a nesting depth: embedded types are exported through s_value_json with the
+ * caller's depth, so XmlText embedding XmlText ... cannot recurse without bound. */
+static json_t *s_text_delta(const td_ytype_t *text, int depth)
 {
     json_t *ops = json_array(), *attrs = json_object();
     char *str = NULL;
@@ -1337,7 +1350,7 @@ json_t *td_ytext_delta(const td_ytype_t *text)
         } else if (it->content == TD_YCONTENT_FORMAT) {
             rc = s_update_attrs(attrs, it);
         } else if (it->content == TD_YCONTENT_EMBED || it->content == TD_YCONTENT_TYPE) {
-            rc = s_delta_push(ops, td__item_value_json(it, 0), attrs);
+            rc = s_delta_push(ops, s_value_json(it, 0, depth), attrs);
         }
     }
     if (rc == 0 && sn > 0)
@@ -1349,6 +1362,11 @@ json_t *td_ytext_delta(const td_ytype_t *text)
         return NULL;
     }
     return ops;
+}
+
+json_t *td_ytext_delta(const td_ytype_t *text)
+{
+    return s_text_delta(text, 0);
 }
 
 /* ---- JSON export ------------------------------------------------------------------------------
@@ -1389,14 +1407,14 @@ static json_t *s_value_json(const td__item_t *it, uint64_t k, int depth)
     case TD_YCONTENT_ANY: {
         td_lib0_dec_t d;
         td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
-        d.pos = td__yvalues_offset(it->c.buf.p, it->c.buf.n, k, false);
+        d.pos = td__item_value_offset(it, k);
         json_t *v = NULL;
         return td_lib0_dec_any_json(&d, &v) == 0 ? v : NULL;
     }
     case TD_YCONTENT_JSON: {
         td_lib0_dec_t d;
         td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
-        d.pos = td__yvalues_offset(it->c.buf.p, it->c.buf.n, k, true);
+        d.pos = td__item_value_offset(it, k);
         td_bytes_t s;
         if (td_lib0_dec_string(&d, &s) != 0)
             return NULL;
@@ -1440,7 +1458,7 @@ static json_t *s_map_json(const td_ytype_t *t, int depth)
     json_t *o = json_object();
     for (size_t k = 0; o && k < t->nkeys; k++) {
         const td__item_t *it = t->vals[k];
-        if (it == NULL || td__deleted(it))
+        if (it == NULL || td__deleted(it) || s_map_no_value(it))
             continue;
         json_t *v = s_value_json(it, it->len - 1, depth);
         if (v == NULL || json_object_setn_new(o, t->keys[k]->s, t->keys[k]->len, v) != 0) {
@@ -1536,9 +1554,9 @@ static int s_str_cmp(const void *a, const void *b)
 }
 
 /* yjs YXmlText.toString: the delta with attributes as nested tags. */
-static void s_xml_text_string(s_sb_t *b, const td_ytype_t *t)
+static void s_xml_text_string(s_sb_t *b, const td_ytype_t *t, int depth)
 {
-    json_t *delta = td_ytext_delta(t);
+    json_t *delta = s_text_delta(t, depth);
     size_t i;
     json_t *op;
     if (delta == NULL) {
@@ -1622,7 +1640,7 @@ static void s_xml_string(s_sb_t *b, const td_ytype_t *t, int depth)
     if (depth > TD_LIB0_ANY_MAX_DEPTH)
         return;
     if (t->kind == TD_YTYPE_XML_TEXT || t->kind == TD_YTYPE_TEXT) {
-        s_xml_text_string(b, t);
+        s_xml_text_string(b, t, depth);
     } else if (t->kind == TD_YTYPE_XML_ELEMENT) {
         char *name = strdup(t->node_name ? t->node_name : "");
         if (name == NULL) {
@@ -1645,12 +1663,20 @@ static void s_xml_string(s_sb_t *b, const td_ytype_t *t, int depth)
         if (n)
             qsort(keys, n, sizeof *keys, s_str_cmp);
         for (size_t k = 0; k < n; k++) {
-            json_t *v = td_ymap_get_json(t, keys[k]);
+            /* s_value_json with our depth, not td_ymap_get_json (depth 0): attributes holding
+             * nested types must not reset the nesting bound. */
+            const td__item_t *it = s_map_live(t, keys[k]);
+            bool none = it == NULL || s_map_no_value(it);
+            json_t *v = none ? NULL : s_value_json(it, it->len - 1, depth);
             s_sb_str(b, " ");
             s_sb_str(b, keys[k]);
             s_sb_str(b, "=\"");
-            if (v)
+            if (none)
+                s_sb_str(b, "undefined"); /* `${undefined}`, as yjs */
+            else if (v)
                 s_sb_value(b, v);
+            else
+                b->oom = true;
             s_sb_str(b, "\"");
             json_decref(v);
         }

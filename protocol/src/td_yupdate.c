@@ -468,10 +468,13 @@ static void s_write_id(td_lib0_enc_t *e, uint64_t client, uint64_t clock)
     td_lib0_write_varuint(e, clock);
 }
 
-static int s_write_values(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, bool canon)
+static int s_write_values(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, size_t voff,
+                          bool canon)
 {
     bool json = s->content == TD_YCONTENT_JSON;
-    size_t off = offset ? td__yvalues_offset(s->data.data, s->data.len, offset, json) : 0;
+    size_t off = voff;
+    if (off == SIZE_MAX)
+        off = offset ? td__yvalues_offset(s->data.data, s->data.len, offset, json) : 0;
     td_lib0_write_varuint(e, s->len - offset);
     if (!canon || json) {
         td_lib0_write_raw(e, s->data.data + off, s->data.len - off);
@@ -489,6 +492,12 @@ static int s_write_values(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offs
 }
 
 int td__ystruct_write(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, bool lazy)
+{
+    return td__ystruct_write_at(e, s, offset, SIZE_MAX, lazy);
+}
+
+int td__ystruct_write_at(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, size_t voff,
+                         bool lazy)
 {
     if (s->kind != TD_YSTRUCT_ITEM) {
         td_lib0_write_u8(e, s->kind);
@@ -523,7 +532,7 @@ int td__ystruct_write(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, 
         break;
     case TD_YCONTENT_JSON:
     case TD_YCONTENT_ANY:
-        return s_write_values(e, s, offset, lazy);
+        return s_write_values(e, s, offset, voff, lazy);
     case TD_YCONTENT_STRING:
         td__ywrite_string_from(e, s->data.data, s->data.len, offset);
         break;
