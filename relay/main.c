@@ -4,6 +4,7 @@
  * down by a timer that calls lws_context_destroy until lws nulls it, then the loop drains). */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "td_log.h"
 #include "td_relay.h"
+#include "td_store.h"
 
 #ifndef TD_PREFIX_SHARE
 #define TD_PREFIX_SHARE "/usr/local/share/jupyter"
@@ -56,7 +58,12 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: tandem-relay [--root DIR] [--ip ADDR] [--port N] [--token TOKEN]\n"
                "                    [--users FILE] [--config FILE] [--allow-origin ORIGIN]\n"
-               "                    [--log-level debug|info|warn|error]\n");
+               "                    [--log-level debug|info|warn|error] [--db FILE]\n"
+               "                    [--heartbeat-interval S] [--heartbeat-timeout S]\n"
+               "                    [--cull-idle-timeout S] [--cull-interval S] [--cull-connected]\n"
+               "                    [--cull-busy] [--iopub-msg-rate-limit N]\n"
+               "                    [--iopub-data-rate-limit N] [--rate-limit-window S]\n"
+               "                    [--no-rate-limit]\n");
 }
 
 static char *s_slurp(const char *path, size_t max, size_t *len)
@@ -84,11 +91,32 @@ static int s_mkdir(const char *path)
     return -1;
 }
 
+/* Numeric tunables: name in --config and as --flag-with-dashes, and the default. NAN = unset. */
+enum {
+    N_HB_INTERVAL, N_HB_TIMEOUT, N_CULL_IDLE, N_CULL_INTERVAL, N_CULL_CONNECTED, N_CULL_BUSY,
+    N_MSG_RATE, N_DATA_RATE, N_RATE_WINDOW, N_COUNT
+};
+static const struct {
+    const char *key, *flag;
+    double dflt;
+} s_num[N_COUNT] = {
+    {"heartbeat_interval", "--heartbeat-interval", 3},
+    {"heartbeat_timeout", "--heartbeat-timeout", 30},
+    {"cull_idle_timeout", "--cull-idle-timeout", 0},
+    {"cull_interval", "--cull-interval", 300},
+    {"cull_connected", "--cull-connected", 0},
+    {"cull_busy", "--cull-busy", 0},
+    {"iopub_msg_rate_limit", "--iopub-msg-rate-limit", 1000},
+    {"iopub_data_rate_limit", "--iopub-data-rate-limit", 1000000},
+    {"rate_limit_window", "--rate-limit-window", 3},
+};
+
 typedef struct {
-    const char *root, *ip, *token, *users, *config, *allow_origin, *log_level;
+    const char *root, *ip, *token, *users, *config, *allow_origin, *log_level, *db;
     int port;
     double offline_grace_s;
     long long max_ws_message, max_send_queue, max_offline_bytes;
+    double num[N_COUNT];
 } s_opts_t;
 
 /* Reads --config FILE: a JSON object whose keys are the long options (and a few tunables). The
@@ -128,14 +156,72 @@ static int s_load_config(s_opts_t *o, json_t **keep)
         o->max_send_queue = json_integer_value(v);
     if (json_is_integer(v = json_object_get(cfg, "max_offline_bytes")))
         o->max_offline_bytes = json_integer_value(v);
+    if (!o->db && (s = json_string_value(json_object_get(cfg, "db"))))
+        o->db = s;
+    for (int i = 0; i < N_COUNT; i++) {
+        v = json_object_get(cfg, s_num[i].key);
+        if (isnan(o->num[i]) && (json_is_number(v) || json_is_boolean(v)))
+            o->num[i] = json_is_boolean(v) ? json_is_true(v) : json_number_value(v);
+    }
     *keep = cfg;
     return 0;
 }
 
 /* ---- shutdown ------------------------------------------------------------------------------- */
 
+/* Opens the store (--db / "db", default ROOT/.tandem/tandem.sqlite), imports --users into it,
+ * and loads every stored token digest into the authenticator. */
+static int s_add_token(const uint8_t digest[32], const td_user_t *u, void *arg)
+{
+    return td_auth_add_digest(arg, digest, u);
+}
+
+static int s_open_store(td_relay_t *r, const s_opts_t *o)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/tandem.sqlite", r->state_dir);
+    td_error_t err = {0};
+    r->store = td_store_open(o->db ? o->db : path, &err);
+    if (!r->store) {
+        fprintf(stderr, "tandem-relay: store %s: %s\n", o->db ? o->db : path, err.text);
+        return -1;
+    }
+    if (o->users) {
+        size_t len;
+        char *text = s_slurp(o->users, 4 << 20, &len);
+        td_auth_t *tmp = td_auth_new("placeholder: entry 0 is not imported");
+        if (!text || !tmp || td_auth_load_users(tmp, text, len, &err) != 0) {
+            fprintf(stderr, "tandem-relay: users file %s: %s\n", o->users,
+                    text ? err.text : strerror(errno));
+            free(text);
+            td_auth_destroy(&tmp);
+            return -1;
+        }
+        free(text);
+        int rc = 0;
+        for (size_t i = 1; rc == 0 && i < td_auth_count(tmp); i++) {
+            const uint8_t *digest;
+            const td_user_t *u = td_auth_entry(tmp, i, &digest);
+            rc = td_store_user_put(r->store, u);
+            if (rc == 0)
+                rc = td_store_token_put(r->store, digest, u->username);
+        }
+        TD_LOG(TD_LOG_INFO, "relay", "imported %zu users into the store", td_auth_count(tmp) - 1);
+        td_auth_destroy(&tmp);
+        if (rc != 0) {
+            fprintf(stderr, "tandem-relay: cannot import %s into the store\n", o->users);
+            return -1;
+        }
+    }
+    if (td_store_tokens_foreach(r->store, s_add_token, r->auth) != 0) {
+        fprintf(stderr, "tandem-relay: cannot read users from the store\n");
+        return -1;
+    }
+    return 0;
+}
+
 static uv_signal_t s_sigterm, s_sigint;
-static uv_timer_t s_tick;
+static uv_timer_t s_tick, s_cull;
 static td_relay_t s_relay;
 
 static void s_on_tick(uv_timer_t *t)
@@ -149,8 +235,14 @@ static void s_on_tick(uv_timer_t *t)
     }
     uv_timer_stop(t);
     uv_close((uv_handle_t *)&s_tick, NULL);
+    uv_close((uv_handle_t *)&s_cull, NULL);
     uv_close((uv_handle_t *)&s_sigterm, NULL);
     uv_close((uv_handle_t *)&s_sigint, NULL);
+}
+
+static void s_on_cull(uv_timer_t *t)
+{
+    td_kernel_cull(&s_relay);
 }
 
 static void s_on_signal(uv_signal_t *h, int sig)
@@ -160,6 +252,7 @@ static void s_on_signal(uv_signal_t *h, int sig)
         return;
     TD_LOG(TD_LOG_INFO, "relay", "signal %d: shutting down", sig);
     r->shutting_down = 1;
+    uv_timer_stop(&s_cull);
     td_kernel_shutdown_all(r);
     uv_timer_start(&s_tick, s_on_tick, 0, 50);
 }
@@ -167,6 +260,8 @@ static void s_on_signal(uv_signal_t *h, int sig)
 int main(int argc, char **argv)
 {
     s_opts_t o = {.port = -1, .offline_grace_s = -1};
+    for (int i = 0; i < N_COUNT; i++)
+        o.num[i] = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -183,7 +278,31 @@ int main(int argc, char **argv)
         OPT("--config", config)
         OPT("--allow-origin", allow_origin)
         OPT("--log-level", log_level)
+        OPT("--db", db)
 #undef OPT
+        int matched = 0;
+        for (int n = 0; n < N_COUNT && !matched; n++) {
+            if (strcmp(a, s_num[n].flag) != 0)
+                continue;
+            matched = 1;
+            if (n == N_CULL_CONNECTED || n == N_CULL_BUSY) { /* switches */
+                o.num[n] = 1;
+                continue;
+            }
+            char *end;
+            o.num[n] = v ? strtod(v, &end) : NAN;
+            if (!v || *end || !(o.num[n] >= 0)) {
+                fprintf(stderr, "tandem-relay: %s needs a number >= 0\n", a);
+                return 2;
+            }
+            i++;
+        }
+        if (matched)
+            continue;
+        if (strcmp(a, "--no-rate-limit") == 0) {
+            o.num[N_MSG_RATE] = o.num[N_DATA_RATE] = 0;
+            continue;
+        }
         if (strcmp(a, "--port") == 0 && v) {
             char *end;
             long p = strtol(v, &end, 10);
@@ -221,6 +340,18 @@ int main(int argc, char **argv)
     r->max_offline_bytes = o.max_offline_bytes > 0 ? (size_t)o.max_offline_bytes : 16u << 20;
     r->offline_grace_ms = o.offline_grace_s >= 0 ? (uint64_t)(o.offline_grace_s * 1000) : 60000;
     r->allow_origin = o.allow_origin;
+    for (int i = 0; i < N_COUNT; i++)
+        if (isnan(o.num[i]))
+            o.num[i] = s_num[i].dflt;
+    r->hb_interval_ms = (uint64_t)(o.num[N_HB_INTERVAL] * 1000);
+    r->hb_timeout_ms = (uint64_t)(o.num[N_HB_TIMEOUT] * 1000);
+    r->cull_idle_ms = (uint64_t)(o.num[N_CULL_IDLE] * 1000);
+    r->cull_interval_ms = (uint64_t)(o.num[N_CULL_INTERVAL] * 1000);
+    r->cull_connected = o.num[N_CULL_CONNECTED] != 0;
+    r->cull_busy = o.num[N_CULL_BUSY] != 0;
+    r->iopub_msg_rate = o.num[N_MSG_RATE];
+    r->iopub_data_rate = o.num[N_DATA_RATE];
+    r->rate_window_s = o.num[N_RATE_WINDOW];
 
     char real[PATH_MAX], path[PATH_MAX + 32];
     struct stat st;
@@ -246,18 +377,8 @@ int main(int argc, char **argv)
             sprintf(token + 2 * i, "%02x", raw[i]);
     }
     r->auth = td_auth_new(token);
-    if (o.users) {
-        size_t len;
-        char *text = s_slurp(o.users, 4 << 20, &len);
-        td_error_t err = {0};
-        if (!text || td_auth_load_users(r->auth, text, len, &err) != 0) {
-            fprintf(stderr, "tandem-relay: users file %s: %s\n", o.users,
-                    text ? err.text : strerror(errno));
-            free(text);
-            return 2;
-        }
-        free(text);
-    }
+    if (s_open_store(r, &o) != 0)
+        return 2;
     r->sessions = td_sessions_new(&r->env);
     r->data_dirs = calloc(32, sizeof *r->data_dirs);
     r->ndata_dirs = td_kspec_data_dirs(TD_PREFIX_SHARE, r->data_dirs, 32);
@@ -271,6 +392,13 @@ int main(int argc, char **argv)
     uv_signal_start(&s_sigterm, s_on_signal, SIGTERM);
     uv_signal_start(&s_sigint, s_on_signal, SIGINT);
     uv_timer_init(&loop, &s_tick);
+    uv_timer_init(&loop, &s_cull);
+    if (r->cull_idle_ms > 0) {
+        uint64_t every = r->cull_interval_ms ? r->cull_interval_ms : 300000;
+        uv_timer_start(&s_cull, s_on_cull, every, every);
+        TD_LOG(TD_LOG_INFO, "relay", "culling kernels idle for %.0f s, checking every %.0f s",
+               r->cull_idle_ms / 1e3, every / 1e3);
+    }
 
     const char *ip = o.ip ? o.ip : "127.0.0.1";
     int port = o.port >= 0 ? o.port : 8888, bound = port;
@@ -292,6 +420,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(r->zctx);
     td_sessions_destroy(&r->sessions);
     td_auth_destroy(&r->auth);
+    td_store_destroy(&r->store);
     for (size_t i = 0; i < r->ndata_dirs; i++)
         free(r->data_dirs[i]);
     free(r->data_dirs);

@@ -50,16 +50,43 @@ static void s_initials(const char *name, char out[16])
     out[k] = '\0';
 }
 
-static int s_push(td_auth_t *self, const char *token, const td_user_t *user)
+static int s_push_digest(td_auth_t *self, const uint8_t digest[TD_SHA256_LEN],
+                         const td_user_t *user)
 {
     s_entry_t *v = realloc(self->v, (self->n + 1) * sizeof *v);
     if (!v)
         return TD_ENOMEM;
     self->v = v;
-    s_digest(token, v[self->n].digest);
+    memcpy(v[self->n].digest, digest, TD_SHA256_LEN);
     v[self->n].user = *user;
     self->n++;
     return 0;
+}
+
+static int s_push(td_auth_t *self, const char *token, const td_user_t *user)
+{
+    uint8_t d[TD_SHA256_LEN];
+    s_digest(token, d);
+    return s_push_digest(self, d, user);
+}
+
+int td_auth_add_digest(td_auth_t *self, const uint8_t digest[32], const td_user_t *user)
+{
+    return s_push_digest(self, digest, user);
+}
+
+size_t td_auth_count(const td_auth_t *self)
+{
+    return self->n;
+}
+
+const td_user_t *td_auth_entry(const td_auth_t *self, size_t i, const uint8_t **digest_out)
+{
+    if (i >= self->n)
+        return NULL;
+    if (digest_out)
+        *digest_out = self->v[i].digest;
+    return &self->v[i].user;
 }
 
 td_auth_t *td_auth_new(const char *server_token)

@@ -5,6 +5,7 @@
 #define TD_AUTH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -34,6 +35,17 @@ int td_auth_load_users(td_auth_t *self, const char *text, size_t len, td_error_t
 
 /* The user whose token equals token (constant time across all entries), or NULL. Borrowed. */
 const td_user_t *td_auth_check(const td_auth_t *self, const char *token);
+
+/* Adds an identity for a token known only by its SHA-256 digest (from the store). Returns 0 or
+ * TD_ENOMEM. */
+int td_auth_add_digest(td_auth_t *self, const uint8_t digest[32], const td_user_t *user);
+
+/* Number of entries (entry 0 is the server token's user). */
+size_t td_auth_count(const td_auth_t *self);
+
+/* Entry i's user (borrowed) and, through digest_out, its token digest (borrowed); NULL past the
+ * end. */
+const td_user_t *td_auth_entry(const td_auth_t *self, size_t i, const uint8_t **digest_out);
 
 /* Extracts the token from an Authorization header value "token T" or "bearer T" (scheme case-
  * insensitive). Returns 0, TD_ENOENT (other scheme) or TD_E2BIG. */

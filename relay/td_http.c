@@ -21,11 +21,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "td_contents.h"
 #include "td_kmodel.h"
 #include "td_log.h"
 #include "td_relay.h"
 
 #define S_MAX_BODY (16u << 20)
+#define S_MAX_CONTENTS_BODY (64u << 20) /* PUT /api/contents: a 48 MiB file in base64 */
 #define S_MAX_FILE (8u << 20)
 
 enum { P_IDLE, P_WAITING, P_READY, P_BODY };
@@ -39,7 +41,7 @@ struct td_pss {
     char path[1024];
     td_route_t route;
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;
     int body_over, expect_body;
     const td_user_t *user;
     char origin[256];
@@ -59,10 +61,35 @@ struct td_pss {
     td_oq_t q;
     uint8_t *rx;
     size_t rx_len, rx_cap;
-    int rx_binary, rx_paused;
+    int rx_binary;
+    /* Messages that arrived before the kernel was live (the slow-joiner nudge), in order. They
+     * are sent once it is; the socket itself keeps reading, so lws never buffers them. */
+    struct s_held *held, **held_tail;
+    size_t held_n, held_bytes;
     int closing, close_code;
     char close_reason[124];
 };
+
+typedef struct s_held {
+    struct s_held *next;
+    int binary;
+    size_t len;
+    uint8_t data[];
+} s_held_t;
+
+#define S_HELD_MAX_MSGS 1000
+#define S_HELD_MAX_BYTES (16u << 20)
+
+static void s_held_clear(td_pss_t *pss)
+{
+    while (pss->held) {
+        s_held_t *h = pss->held;
+        pss->held = h->next;
+        free(h);
+    }
+    pss->held_tail = &pss->held;
+    pss->held_n = pss->held_bytes = 0;
+}
 
 static td_relay_t *s_relay(struct lws *wsi)
 {
@@ -106,6 +133,13 @@ static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi)
     return NULL;
 }
 
+/* 1 when allow_origin ("*" or one exact origin) admits origin for CORS. */
+static int s_cors_allowed(const td_relay_t *r, const char *origin)
+{
+    return origin[0] && r->allow_origin &&
+           (strcmp(r->allow_origin, "*") == 0 || strcmp(r->allow_origin, origin) == 0);
+}
+
 /* Websocket Origin rule (jupyter_server): no Origin is fine; else its host must equal Host. */
 static int s_origin_ok(struct lws *wsi, const char *allow_origin)
 {
@@ -130,7 +164,7 @@ static void s_http_reset(td_pss_t *pss)
     free(pss->resp);
     pss->body = NULL;
     pss->resp = NULL;
-    pss->body_len = pss->resp_len = 0;
+    pss->body_len = pss->body_cap = pss->resp_len = 0;
     pss->body_over = pss->expect_body = 0;
     pss->phase = P_IDLE;
     pss->location[0] = '\0';
@@ -612,9 +646,46 @@ static int s_method_ok(td_route_id_t id, int m)
         return m == LWSHUMETH_POST;
     case TD_ROUTE_SESSION:
         return m == LWSHUMETH_GET || m == LWSHUMETH_PATCH || m == LWSHUMETH_DELETE;
+    case TD_ROUTE_CONTENTS:
+    case TD_ROUTE_CONTENTS_CPS:
+    case TD_ROUTE_CONTENTS_CP:
+    case TD_ROUTE_CONTENTS_TRUST:
+        return 1; /* td_contents answers 405 itself */
     default:
         return m == LWSHUMETH_GET;
     }
+}
+
+/* The Contents API (td_contents.c), opened on the relay's root at first use and kept for the
+ * process lifetime. */
+static void s_h_contents(td_pss_t *pss)
+{
+    static td_contents_t *contents;
+    static const char *const methods[] = {
+        [LWSHUMETH_GET] = "GET",     [LWSHUMETH_POST] = "POST",   [LWSHUMETH_PUT] = "PUT",
+        [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE"};
+    if (!contents && !(contents = td_contents_new(pss->r->root))) {
+        s_respond_error(pss, 500, "Cannot open the contents root", NULL);
+        return;
+    }
+    char v[4][64];
+    const char *keys[4] = {"type", "format", "content", "hash"}, *vals[4];
+    for (int i = 0; i < 4; i++) {
+        int rc = s_query(pss->wsi, keys[i], v[i], sizeof v[i]);
+        vals[i] = rc == 0 ? v[i] : rc == TD_E2BIG ? "(too long)" : NULL;
+    }
+    td_contents_query_t q = {vals[0], vals[1], vals[2], vals[3]};
+    const char *m = pss->method >= 0 && pss->method < (int)(sizeof methods / sizeof methods[0]) &&
+                            methods[pss->method] ? methods[pss->method] : "OTHER";
+    td_contents_reply_t rep;
+    td_contents_handle(contents, m, &pss->route, &q, pss->body, pss->body_len, &rep);
+    size_t loclen = strlen(rep.location);
+    if (loclen < sizeof pss->location) /* a longer Location is left out (no client needs it) */
+        memcpy(pss->location, rep.location, loclen + 1);
+    if (rep.body)
+        s_respond_json(pss, rep.status, rep.body);
+    else
+        s_respond(pss, rep.status, NULL, NULL, 0);
 }
 
 /* Answers one request; the body (if any) has arrived. */
@@ -626,7 +697,9 @@ static void s_handle(td_pss_t *pss)
     td_route_match(pss->path, &pss->route);
     s_header(wsi, WSI_TOKEN_ORIGIN, pss->origin, sizeof pss->origin);
     if (pss->method == LWSHUMETH_OPTIONS) {
+        /* Unauthenticated, as jupyter_server; the origin only when allow_origin admits it. */
         pss->preflight = 1;
+        pss->cors = s_cors_allowed(r, pss->origin);
         s_respond(pss, 204, NULL, NULL, 0);
         return;
     }
@@ -645,7 +718,8 @@ static void s_handle(td_pss_t *pss)
         s_respond_error(pss, 403, "Forbidden", NULL);
         return;
     }
-    pss->cors = 1;
+    /* A token-authenticated request gets its Origin echoed, unless allow_origin narrows it. */
+    pss->cors = r->allow_origin ? s_cors_allowed(r, pss->origin) : 1;
     if (!s_method_ok(pss->route.id, pss->method)) {
         s_respond_error(pss, 405, "Method Not Allowed", NULL);
         return;
@@ -706,6 +780,12 @@ static void s_handle(td_pss_t *pss)
         break;
     case TD_ROUTE_SESSION:
         s_h_session(pss);
+        break;
+    case TD_ROUTE_CONTENTS:
+    case TD_ROUTE_CONTENTS_CPS:
+    case TD_ROUTE_CONTENTS_CP:
+    case TD_ROUTE_CONTENTS_TRUST:
+        s_h_contents(pss);
         break;
     default:
         s_respond_error(pss, 404, "Not Found", NULL);
@@ -797,12 +877,21 @@ void td_ws_close(td_pss_t *ws, int code, const char *reason)
     lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 10);
 }
 
+static int s_ws_dispatch(td_pss_t *pss, const uint8_t *data, size_t len, int binary,
+                         int *code, char *reason, size_t cap);
+
 void td_ws_resume_rx(td_pss_t *ws)
 {
-    if (ws->rx_paused) {
-        ws->rx_paused = 0;
-        lws_rx_flow_control(ws->wsi, 1);
+    while (ws->held && !ws->closing && ws->client) {
+        s_held_t *h = ws->held;
+        ws->held = h->next;
+        int code = 0;
+        char reason[124];
+        if (s_ws_dispatch(ws, h->data, h->len, h->binary, &code, reason, sizeof reason) != 0)
+            td_ws_close(ws, code, reason);
+        free(h);
     }
+    s_held_clear(ws);
 }
 
 static int s_ws_fail(struct lws *wsi, td_pss_t *pss, int code, const char *reason)
@@ -836,11 +925,7 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
     pss->client = td_kernel_attach(k, sid, pss);
     if (!pss->client)
         return s_ws_fail(wsi, pss, 1011, "cannot open kernel sockets");
-    if (!td_client_live(pss->client)) {
-        /* Hold the client's messages until IOPub flows (the slow-joiner nudge). */
-        pss->rx_paused = 1;
-        lws_rx_flow_control(wsi, 0);
-    }
+    pss->held_tail = &pss->held;
     TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: websocket open (%s%s)", pss->kernel_id,
            v1 ? "v1" : "legacy", sid[0] ? "" : ", anonymous");
     return 0;
@@ -871,31 +956,66 @@ static int s_ws_receive(td_relay_t *r, struct lws *wsi, td_pss_t *pss, const uin
     pss->rx_len += len;
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return 0;
-    td_kws_msg_t m;
-    td_error_t err = {0};
-    ssize_t rc;
-    if (pss->v1) {
-        if (!pss->rx_binary)
-            return s_ws_fail(wsi, pss, 1003, "tandem-relay: v1 protocol needs binary frames");
-        rc = td_kws_v1_decode(pss->rx, pss->rx_len, &m, &err);
+    int code = 0;
+    char reason[124];
+    int rc = 0;
+    if (pss->client && !td_client_live(pss->client)) {
+        /* The kernel is not live yet: hold the message, bounded, and send it when it is. */
+        if (pss->held_n >= S_HELD_MAX_MSGS || pss->held_bytes + pss->rx_len > S_HELD_MAX_BYTES)
+            return s_ws_fail(wsi, pss, 1008, "tandem-relay: too many messages before the kernel was ready");
+        s_held_t *h = malloc(sizeof *h + pss->rx_len);
+        if (!h)
+            return s_ws_fail(wsi, pss, 1011, "out of memory");
+        h->next = NULL;
+        h->binary = pss->rx_binary;
+        h->len = pss->rx_len;
+        memcpy(h->data, pss->rx, pss->rx_len);
+        *pss->held_tail = h;
+        pss->held_tail = &h->next;
+        pss->held_n++;
+        pss->held_bytes += h->len;
     } else {
-        rc = td_kws_legacy_decode(pss->rx, pss->rx_len, pss->rx_binary, &m, &err);
+        rc = s_ws_dispatch(pss, pss->rx, pss->rx_len, pss->rx_binary, &code, reason, sizeof reason);
     }
-    if (rc < 0) {
-        char reason[120];
-        snprintf(reason, sizeof reason, "tandem-relay: malformed message (%.80s)", err.text);
-        return s_ws_fail(wsi, pss, 1002, reason);
-    }
-    int src = pss->client ? td_client_send(pss->client, &m) : 0;
-    td_kws_msg_fini(&m);
     pss->rx_len = 0;
     if (pss->rx_cap > (1u << 20)) { /* do not keep a huge buffer around */
         free(pss->rx);
         pss->rx = NULL;
         pss->rx_cap = 0;
     }
-    if (src == TD_EPROTO)
-        return s_ws_fail(wsi, pss, 1002, "tandem-relay: malformed message (bad JSON parts)");
+    return rc ? s_ws_fail(wsi, pss, code, reason) : 0;
+}
+
+/* Decodes one complete client message and sends it to the kernel. Returns 0, or -1 with the close
+ * code and reason the socket must be closed with. */
+static int s_ws_dispatch(td_pss_t *pss, const uint8_t *data, size_t len, int binary, int *code,
+                         char *reason, size_t cap)
+{
+    td_kws_msg_t m;
+    td_error_t err = {0};
+    ssize_t rc;
+    if (pss->v1) {
+        if (!binary) {
+            *code = 1003;
+            snprintf(reason, cap, "tandem-relay: v1 protocol needs binary frames");
+            return -1;
+        }
+        rc = td_kws_v1_decode(data, len, &m, &err);
+    } else {
+        rc = td_kws_legacy_decode(data, len, binary, &m, &err);
+    }
+    if (rc < 0) {
+        *code = 1002;
+        snprintf(reason, cap, "tandem-relay: malformed message (%.80s)", err.text);
+        return -1;
+    }
+    int src = pss->client ? td_client_send(pss->client, &m) : 0;
+    td_kws_msg_fini(&m);
+    if (src == TD_EPROTO) {
+        *code = 1002;
+        snprintf(reason, cap, "tandem-relay: malformed message (bad JSON parts)");
+        return -1;
+    }
     return 0;
 }
 
@@ -922,6 +1042,7 @@ static void s_ws_closed(td_pss_t *pss)
     pss->client = NULL;
     td_client_detach(c, pss);
     td_oq_clear(&pss->q);
+    s_held_clear(pss);
     free(pss->rx);
     pss->rx = NULL;
     TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: websocket closed", pss->kernel_id);
@@ -944,6 +1065,9 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         pss->is_ws = 0;
         pss->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
         snprintf(pss->path, sizeof pss->path, "%s", in ? (const char *)in : "/");
+        /* A decoded NUL or an over-long path would silently name another file: route nowhere. */
+        if (in && (strlen(in) != len || len >= sizeof pss->path))
+            snprintf(pss->path, sizeof pss->path, "/%%invalid");
         char cl[32];
         s_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
         long long n = cl[0] ? atoll(cl) : -1;
@@ -958,18 +1082,25 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_HTTP_BODY:
         if (pss->body_over || !len)
             return 0;
-        if (pss->body_len + len > S_MAX_BODY) {
+        if (pss->body_len + len >
+            (strncmp(pss->path, "/api/contents", 13) == 0 ? S_MAX_CONTENTS_BODY : S_MAX_BODY)) {
             pss->body_over = 1;
             return 0;
         }
-        {
-            char *g = realloc(pss->body, pss->body_len + len + 1);
+        if (pss->body_len + len + 1 > pss->body_cap) {
+            /* Grow geometrically: an exact-size realloc per chunk copies quadratically when
+             * realloc cannot extend in place (large uploads, sanitizer allocators). */
+            size_t cap = pss->body_cap ? pss->body_cap : 4096;
+            while (cap < pss->body_len + len + 1)
+                cap *= 2;
+            char *g = realloc(pss->body, cap);
             if (!g)
                 return -1;
             pss->body = g;
-            memcpy(pss->body + pss->body_len, in, len);
-            pss->body_len += len;
+            pss->body_cap = cap;
         }
+        memcpy(pss->body + pss->body_len, in, len);
+        pss->body_len += len;
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         s_handle(pss);

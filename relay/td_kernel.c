@@ -42,6 +42,8 @@ static const td_channel_t s_cch[S_NCLIENT] = {TD_CH_SHELL, TD_CH_CONTROL, TD_CH_
 #define S_KILL_MS 3000
 #define S_MAX_AUTORESTARTS 5
 #define S_OFFLINE_MAX_MSGS 10000
+#define S_STABLE_US (10 * 1000000LL)
+#define S_DRAIN_BUDGET 256 /* messages per socket per loop turn: a flood must not starve the loop */
 
 struct td_client {
     td_client_t *next;
@@ -58,6 +60,16 @@ struct td_client {
     size_t dropped;
     int closing;
     int handles;
+    /* IOPub rate limiter (jupyter_server's _limit_rate): a window of (expiry, bytes) entries. */
+    struct s_rate_ent *rq;
+    size_t rq_cap, rq_head, rq_len;
+    double r_bytes;
+    int msgs_exceeded, data_exceeded;
+};
+
+struct s_rate_ent {
+    int64_t expiry_us;
+    size_t bytes;
 };
 
 struct td_kernel {
@@ -75,10 +87,15 @@ struct td_kernel {
     td_hmac_t *key;
     uv_process_t *proc;
     int pid;
-    void *iopub, *shell, *control;
-    uv_poll_t p_iopub, p_shell, p_control;
+    void *iopub, *shell, *control, *hb;
+    uv_poll_t p_iopub, p_shell, p_control, p_hb;
     int draining[3];
-    uv_timer_t nudge, kill_timer;
+    uv_timer_t nudge, kill_timer, hb_timer;
+    uv_timer_t more;               /* continues a drain that used up its budget */
+    int64_t hb_last_us;            /* last pong (or spawn / live time) */
+    int hung;                      /* killed for a missed heartbeat */
+    int spawns;                    /* processes started; > 1 means a restart */
+    int64_t live_since_us;
     int64_t nudge_since_us;
     int state;
     int got_info, got_iopub, live;
@@ -325,6 +342,140 @@ static void s_offline_push(td_client_t *c, td_obuf_t *v1)
     }
 }
 
+/* ---- IOPub rate limiting -------------------------------------------------------------------- */
+
+/* jupyter_server's _limit_rate, per websocket: every IOPub message except status, comm_open and
+ * execute_input counts (stream messages also count their bytes) for rate_limit_window seconds.
+ * Past a limit the client gets one stderr stream notice, worded as jupyter_server words it, and
+ * IOPub is dropped for it until the rate falls under 80 % of the limit; status idle resets it. */
+
+static void s_rate_reset(td_client_t *c)
+{
+    c->rq_head = c->rq_len = 0;
+    c->r_bytes = 0;
+    c->msgs_exceeded = c->data_exceeded = 0;
+}
+
+/* Formats a limit the way Python prints a float (1000.0, 3.0, 0.5). */
+static void s_pyfloat(double v, char *out, size_t cap)
+{
+    if (v == (double)(long long)v && v < 1e16 && v > -1e16)
+        snprintf(out, cap, "%.1f", v);
+    else
+        snprintf(out, cap, "%g", v);
+}
+
+static void s_rate_notice(td_kernel_t *k, td_client_t *c, int data, const td_bytes_t *parent)
+{
+    td_relay_t *r = k->r;
+    char lim[64], win[64], text[800];
+    const char *what = data ? "data" : "msg";
+    s_pyfloat(data ? r->iopub_data_rate : r->iopub_msg_rate, lim, sizeof lim);
+    s_pyfloat(r->rate_window_s, win, sizeof win);
+    snprintf(text, sizeof text,
+             "IOPub %s rate exceeded.\n"
+             "The Jupyter server will temporarily stop sending output\n"
+             "to the client in order to avoid crashing it.\n"
+             "To change this limit, set the config variable\n"
+             "`--ServerApp.iopub_%s_rate_limit`.\n"
+             "\n"
+             "Current values:\n"
+             "ServerApp.iopub_%s_rate_limit=%s (%s)\n"
+             "ServerApp.rate_limit_window=%s (secs)\n\n",
+             data ? "data" : "message", what, what, lim, data ? "bytes/sec" : "msgs/sec", win);
+    TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: IOPub %s rate exceeded for a client", k->id,
+           data ? "data" : "message");
+    td_msg_t *m = td_msg_new(&r->env, k->session, "tandem-relay", "stream", NULL);
+    if (!m)
+        return;
+    td_msg_set_content_new(m, json_pack("{s:s, s:s}", "name", "stderr", "text", text));
+    char *h = json_dumps(td_msg_header(m), JSON_COMPACT);
+    char *ct = json_dumps(td_msg_content(m), JSON_COMPACT);
+    if (h && ct && c->ws) {
+        td_bytes_t part[4] = {{(const uint8_t *)h, strlen(h)},
+                              *parent,
+                              {(const uint8_t *)"{}", 2},
+                              {(const uint8_t *)ct, strlen(ct)}};
+        td_obuf_t *b = s_encode(TD_CH_IOPUB, part, td_msg_id(m), "stream", NULL, 0,
+                                td_ws_is_v1(c->ws));
+        if (b)
+            td_ws_enqueue(c->ws, b);
+        td_obuf_unref(&b);
+    }
+    free(h);
+    free(ct);
+    td_msg_destroy(&m);
+}
+
+/* 1 when this IOPub message may go to c; 0 when the limiter drops it. */
+static int s_rate_ok(td_kernel_t *k, td_client_t *c, const char *msg_type, const td_bytes_t part[4],
+                     const td_bytes_t *buf, size_t nbuf)
+{
+    td_relay_t *r = k->r;
+    if ((r->iopub_msg_rate <= 0 && r->iopub_data_rate <= 0) || r->rate_window_s <= 0)
+        return 1;
+    if (strcmp(msg_type, "status") == 0 || strcmp(msg_type, "comm_open") == 0 ||
+        strcmp(msg_type, "execute_input") == 0)
+        return 1;
+    int64_t now = td_relay_now(r);
+    while (c->rq_len && c->rq[c->rq_head].expiry_us <= now) {
+        c->r_bytes -= (double)c->rq[c->rq_head].bytes;
+        c->rq_head = (c->rq_head + 1) % c->rq_cap;
+        c->rq_len--;
+    }
+    if (c->rq_len == c->rq_cap) {
+        size_t cap = c->rq_cap ? 2 * c->rq_cap : 256;
+        struct s_rate_ent *g = malloc(cap * sizeof *g);
+        if (!g)
+            return 1;
+        for (size_t i = 0; i < c->rq_len; i++)
+            g[i] = c->rq[(c->rq_head + i) % c->rq_cap];
+        free(c->rq);
+        c->rq = g;
+        c->rq_cap = cap;
+        c->rq_head = 0;
+    }
+    size_t bytes = 0;
+    if (strcmp(msg_type, "stream") == 0) {
+        for (int i = 0; i < 4; i++)
+            bytes += part[i].len;
+        for (size_t i = 0; i < nbuf; i++)
+            bytes += buf[i].len;
+    }
+    c->rq[(c->rq_head + c->rq_len) % c->rq_cap] =
+        (struct s_rate_ent){now + (int64_t)(r->rate_window_s * 1e6), bytes};
+    c->rq_len++;
+    c->r_bytes += (double)bytes;
+    double msg_rate = (double)c->rq_len / r->rate_window_s;
+    double data_rate = c->r_bytes / r->rate_window_s;
+    if (r->iopub_msg_rate > 0 && msg_rate > r->iopub_msg_rate) {
+        if (!c->msgs_exceeded) {
+            c->msgs_exceeded = 1;
+            s_rate_notice(k, c, 0, &part[1]);
+        }
+    } else if (c->msgs_exceeded && msg_rate < 0.8 * r->iopub_msg_rate) {
+        c->msgs_exceeded = 0;
+        if (!c->data_exceeded)
+            TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: iopub messages resumed", k->id);
+    }
+    if (r->iopub_data_rate > 0 && data_rate > r->iopub_data_rate) {
+        if (!c->data_exceeded) {
+            c->data_exceeded = 1;
+            s_rate_notice(k, c, 1, &part[1]);
+        }
+    } else if (c->data_exceeded && data_rate < 0.8 * r->iopub_data_rate) {
+        c->data_exceeded = 0;
+        if (!c->msgs_exceeded)
+            TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: iopub messages resumed", k->id);
+    }
+    if (c->msgs_exceeded || c->data_exceeded) {
+        c->rq_len--; /* not sent: it does not count */
+        c->r_bytes -= (double)bytes;
+        return 0;
+    }
+    return 1;
+}
+
 /* Delivers one kernel message to `only` (replies) or to every client (IOPub, only == NULL). Each
  * encoding is made at most once and shared by reference. */
 static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const td_bytes_t part[4],
@@ -336,6 +487,8 @@ static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const 
             continue;
         int v1 = c->ws ? td_ws_is_v1(c->ws) : 1;
         if (!c->ws && c->anonymous)
+            continue;
+        if (!only && c->ws && !s_rate_ok(k, c, msg_type, part, buf, nbuf))
             continue;
         if (!enc[v1] && !(enc[v1] = s_encode(ch, part, msg_id, msg_type, buf, nbuf, v1))) {
             TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: cannot encode %s", k->id, msg_type);
@@ -407,7 +560,12 @@ static void s_check_live(td_kernel_t *k)
         snprintf(k->exec_state, sizeof k->exec_state, "idle");
     k->state = K_RUNNING;
     k->reason[0] = '\0';
+    k->live_since_us = k->hb_last_us = td_relay_now(k->r);
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) is live", k->id, k->name);
+    /* Clients that stayed connected through a restart saw "restarting"; tell them it is over
+     * (the nudge's own busy/idle may have gone out before our SUB reconnected). */
+    if (k->spawns > 1)
+        s_broadcast_status(k, "idle");
     for (td_client_t *c = k->clients; c; c = c->next)
         if (c->ws && !c->closing)
             td_ws_resume_rx(c->ws);
@@ -443,6 +601,9 @@ static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
             snprintf(k->exec_state, sizeof k->exec_state, "%s", st);
             k->last_activity_us = r->last_activity_us = td_relay_now(r);
         }
+        if (st && strcmp(st, "idle") == 0) /* "Run All" should not hit the limits early */
+            for (td_client_t *c = k->clients; c; c = c->next)
+                s_rate_reset(c);
         json_decref(content);
         json_decref(parent);
     } else {
@@ -453,6 +614,8 @@ static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
 }
 
 /* Drains our own socket (which: 0 iopub, 1 shell, 2 control). */
+static void s_on_more(uv_timer_t *t);
+
 static void s_drain_kernel(td_kernel_t *k, int which)
 {
     void *sock = which == 0 ? k->iopub : which == 1 ? k->shell : k->control;
@@ -460,7 +623,14 @@ static void s_drain_kernel(td_kernel_t *k, int which)
         return;
     k->draining[which] = 1;
     s_kmsg_t *km = malloc(sizeof *km); /* large: views for every possible frame */
+    int budget = S_DRAIN_BUDGET;
     while (km && !k->freeing && s_pollin(sock)) {
+        if (budget-- == 0) {
+            /* More is waiting; the fd will not fire again for it (edge-like), so come back on
+             * the next loop turn, after websockets have had their writes and HTTP its turn. */
+            uv_timer_start(&k->more, s_on_more, 0, 0);
+            break;
+        }
         s_parts_t p;
         int rc = s_zrecv(sock, &p);
         if (rc <= 0)
@@ -482,12 +652,63 @@ static void s_drain_kernel(td_kernel_t *k, int which)
     k->draining[which] = 0;
 }
 
+static void s_on_more(uv_timer_t *t)
+{
+    td_kernel_t *k = t->data;
+    for (int i = 0; i < 3 && !k->freeing; i++)
+        s_drain_kernel(k, i);
+}
+
 static void s_on_kpoll(uv_poll_t *h, int status, int events)
 {
     td_kernel_t *k = h->data;
     if (k->freeing)
         return;
     s_drain_kernel(k, h == &k->p_iopub ? 0 : h == &k->p_shell ? 1 : 2);
+}
+
+/* ---- heartbeat ------------------------------------------------------------------------------ */
+
+/* Every hb_interval_ms a ping goes to the kernel's heartbeat ROUTER, which echoes it. A live
+ * kernel that has not echoed anything for hb_timeout_ms is hung (SIGSTOP, a stuck C extension):
+ * it is killed, and the exit path restarts it as for any kernel that died ("restarting", then
+ * "idle", or "dead" after repeated failures). */
+
+static void s_on_hbpoll(uv_poll_t *h, int status, int events)
+{
+    td_kernel_t *k = h->data;
+    if (k->freeing || !k->hb)
+        return;
+    while (s_pollin(k->hb)) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        int rc = zmq_msg_recv(&m, k->hb, ZMQ_DONTWAIT);
+        zmq_msg_close(&m);
+        if (rc < 0)
+            break;
+        k->hb_last_us = td_relay_now(k->r);
+    }
+}
+
+static void s_on_hb_timer(uv_timer_t *t)
+{
+    td_kernel_t *k = t->data;
+    td_relay_t *r = k->r;
+    int64_t now = td_relay_now(r);
+    if (!k->pid || !k->live || k->state != K_RUNNING || k->hung || !k->hb) {
+        k->hb_last_us = now;
+        return;
+    }
+    if (now - k->hb_last_us > (int64_t)r->hb_timeout_ms * 1000) {
+        TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: no heartbeat for %.1f s, restarting it",
+               k->id, (double)(now - k->hb_last_us) / 1e6);
+        k->hung = 1;
+        if (kill(-k->pid, SIGKILL) != 0)
+            kill(k->pid, SIGKILL);
+        return;
+    }
+    zmq_send(k->hb, "ping", 4, ZMQ_DONTWAIT);
+    s_on_hbpoll(&k->p_hb, 0, 0); /* the ZMQ fd is edge-like: re-check after a send */
 }
 
 static void s_drain_client(td_client_t *c, int i)
@@ -543,8 +764,10 @@ static void s_k_handle_closed(uv_handle_t *h)
 static void s_client_free_cb(uv_handle_t *h)
 {
     td_client_t *c = h->data;
-    if (--c->handles == 0)
+    if (--c->handles == 0) {
+        free(c->rq);
         free(c);
+    }
 }
 
 static void s_client_destroy(td_client_t *c)
@@ -618,9 +841,9 @@ static void s_kernel_release(td_kernel_t *k)
 {
     k->freeing = 1;
     k->handles++; /* guard: released below, so the count cannot hit zero while we loop */
-    uv_poll_t *polls[3] = {&k->p_iopub, &k->p_shell, &k->p_control};
-    void **socks[3] = {&k->iopub, &k->shell, &k->control};
-    for (int i = 0; i < 3; i++) {
+    uv_poll_t *polls[4] = {&k->p_iopub, &k->p_shell, &k->p_control, &k->p_hb};
+    void **socks[4] = {&k->iopub, &k->shell, &k->control, &k->hb};
+    for (int i = 0; i < 4; i++) {
         if (polls[i]->data)
             uv_close((uv_handle_t *)polls[i], s_k_handle_closed);
         if (*socks[i])
@@ -629,6 +852,8 @@ static void s_kernel_release(td_kernel_t *k)
     }
     uv_close((uv_handle_t *)&k->nudge, s_k_handle_closed);
     uv_close((uv_handle_t *)&k->kill_timer, s_k_handle_closed);
+    uv_close((uv_handle_t *)&k->hb_timer, s_k_handle_closed);
+    uv_close((uv_handle_t *)&k->more, s_k_handle_closed);
     if (k->cf_path[0])
         unlink(k->cf_path);
     if (--k->handles == 0)
@@ -783,6 +1008,8 @@ static int s_spawn(td_kernel_t *k, char *msg, size_t cap)
     k->pid = proc->pid;
     proc = NULL;
     k->got_info = k->got_iopub = k->live = 0;
+    k->hung = 0;
+    k->spawns++;
     k->nudge_since_us = td_relay_now(k->r);
     uv_timer_start(&k->nudge, s_on_nudge, 50, S_NUDGE_MS);
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) started, pid %d", k->id, k->name, k->pid);
@@ -800,8 +1027,8 @@ static void s_on_exit(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)p, s_proc_closed);
     if (k->proc == p)
         k->proc = NULL;
-    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s pid %d exited (status %lld, signal %d)", k->id,
-           k->pid, (long long)status, sig);
+    TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s pid %d exited (status %lld, signal %d%s)", k->id,
+           k->pid, (long long)status, sig, k->hung ? ", hung: no heartbeat" : "");
     k->pid = 0;
     uv_timer_stop(&k->kill_timer);
     uv_timer_stop(&k->nudge);
@@ -823,7 +1050,11 @@ static void s_on_exit(uv_process_t *p, int64_t status, int sig)
         }
         return;
     }
-    /* The kernel died on its own: tell everyone, then restart it (bounded). */
+    /* The kernel died on its own: tell everyone, then restart it. At most S_MAX_AUTORESTARTS
+     * in a row; a process that stayed live for S_STABLE_US starts the count afresh. */
+    if (k->live_since_us && td_relay_now(k->r) - k->live_since_us >= S_STABLE_US)
+        k->autorestarts = 0;
+    k->live_since_us = 0;
     s_broadcast_status(k, "restarting");
     if (++k->autorestarts > S_MAX_AUTORESTARTS || s_spawn(k, msg, sizeof msg) != 0) {
         k->state = K_DEAD;
@@ -912,8 +1143,10 @@ td_kernel_t *td_kernel_start(td_relay_t *r, const td_kspec_t *ks, json_t *extra_
         strcmp(json_string_value(json_object_get(ks->spec, "interrupt_mode")), "message") == 0;
     uv_timer_init(r->loop, &k->nudge);
     uv_timer_init(r->loop, &k->kill_timer);
-    k->nudge.data = k->kill_timer.data = k;
-    k->handles = 2;
+    uv_timer_init(r->loop, &k->hb_timer);
+    uv_timer_init(r->loop, &k->more);
+    k->nudge.data = k->kill_timer.data = k->hb_timer.data = k->more.data = k;
+    k->handles = 4;
 
     /* Connection file: free loopback ports and a random key. */
     char keytext[TD_UUID_LEN + 1];
@@ -936,10 +1169,12 @@ td_kernel_t *td_kernel_start(td_relay_t *r, const td_kspec_t *ks, json_t *extra_
     k->iopub = s_zsock(k, ZMQ_SUB, TD_CH_IOPUB, NULL);
     k->shell = s_zsock(k, ZMQ_DEALER, TD_CH_SHELL, NULL);
     k->control = s_zsock(k, ZMQ_DEALER, TD_CH_CONTROL, NULL);
-    if (!k->iopub || !k->shell || !k->control ||
+    k->hb = s_zsock(k, ZMQ_DEALER, TD_CH_HB, NULL);
+    if (!k->iopub || !k->shell || !k->control || !k->hb ||
         s_poll_start(r, &k->p_iopub, k->iopub, k, s_on_kpoll) != 0 ||
         s_poll_start(r, &k->p_shell, k->shell, k, s_on_kpoll) != 0 ||
-        s_poll_start(r, &k->p_control, k->control, k, s_on_kpoll) != 0) {
+        s_poll_start(r, &k->p_control, k->control, k, s_on_kpoll) != 0 ||
+        s_poll_start(r, &k->p_hb, k->hb, k, s_on_hbpoll) != 0) {
         *rc = TD_ESTATE;
         snprintf(msg, cap, "cannot open the kernel's sockets");
         goto fail;
@@ -948,6 +1183,8 @@ td_kernel_t *td_kernel_start(td_relay_t *r, const td_kspec_t *ks, json_t *extra_
         *rc = TD_ESTATE;
         goto fail;
     }
+    if (r->hb_timeout_ms > 0 && r->hb_interval_ms > 0)
+        uv_timer_start(&k->hb_timer, s_on_hb_timer, r->hb_interval_ms, r->hb_interval_ms);
     k->next = r->kernels;
     r->kernels = k;
     r->last_activity_us = k->last_activity_us;
@@ -1064,6 +1301,32 @@ int td_kernel_shutdown_all(td_relay_t *r)
     return n;
 }
 
+int td_kernel_cull(td_relay_t *r)
+{
+    if (!r->cull_idle_ms)
+        return 0;
+    int64_t now = td_relay_now(r);
+    int n = 0;
+    td_kernel_t *next;
+    for (td_kernel_t *k = r->kernels; k; k = next) {
+        next = k->next;
+        if (k->state != K_RUNNING && k->state != K_DEAD)
+            continue;
+        int busy = strcmp(k->exec_state, "busy") == 0;
+        if ((busy && !r->cull_busy) || (k->connections > 0 && !r->cull_connected))
+            continue;
+        int64_t idle = now - k->last_activity_us;
+        if (idle < (int64_t)r->cull_idle_ms * 1000)
+            continue;
+        TD_LOG(TD_LOG_INFO, "relay.kernel",
+               "culling kernel %s (%s): idle %.1f s, %d connections, %s", k->id, k->name,
+               (double)idle / 1e6, k->connections, k->exec_state);
+        td_kernel_shutdown(k, NULL);
+        n++;
+    }
+    return n;
+}
+
 /* ---- clients --------------------------------------------------------------------------------- */
 
 static td_client_t *s_client_new(td_kernel_t *k, const char *session_id, int anonymous)
@@ -1160,6 +1423,7 @@ td_client_t *td_kernel_attach(td_kernel_t *k, const char *session_id, td_pss_t *
         return NULL;
     uv_timer_stop(&c->grace);
     c->ws = ws;
+    s_rate_reset(c);
     k->connections++;
     k->r->connections++;
     s_replay(c);

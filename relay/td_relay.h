@@ -94,6 +94,15 @@ struct td_relay {
     size_t max_offline_bytes;        /* per disconnected client session */
     uint64_t offline_grace_ms;       /* how long a disconnected session keeps its sockets */
     const char *allow_origin;        /* extra allowed websocket Origin ("*" = any), or NULL */
+    uint64_t hb_interval_ms;         /* heartbeat ping period */
+    uint64_t hb_timeout_ms;          /* no pong for this long: kernel hung, restart (0 = off) */
+    uint64_t cull_idle_ms;           /* idle kernels older than this are shut down (0 = off) */
+    uint64_t cull_interval_ms;       /* how often culling looks */
+    int cull_connected, cull_busy;   /* also cull kernels with websockets / that are busy */
+    double iopub_msg_rate;           /* IOPub msgs/s per websocket before dropping (0 = off) */
+    double iopub_data_rate;          /* IOPub stream bytes/s per websocket (0 = off) */
+    double rate_window_s;            /* averaging window of both limits */
+    struct td_store *store;          /* SQLite state (users, tokens); may be NULL */
     char **data_dirs;                /* Jupyter data path, searched for kernelspecs */
     size_t ndata_dirs;
     int shutting_down;
@@ -128,6 +137,9 @@ int td_kernel_restart(td_kernel_t *k, td_waiter_t *w);
 void td_kernel_shutdown(td_kernel_t *k, td_waiter_t *w);
 /* Shuts every kernel down (relay exit). Returns the number still alive. */
 int td_kernel_shutdown_all(td_relay_t *r);
+/* Shuts down kernels idle longer than r->cull_idle_ms (skipping busy or connected ones unless
+ * cull_busy / cull_connected). Returns how many were culled. */
+int td_kernel_cull(td_relay_t *r);
 
 /* Attaches websocket ws to the client session session_id of k (NULL/"" = anonymous), creating it
  * or replacing a stale websocket on it, and replays what was buffered while it was away. Returns

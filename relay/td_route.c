@@ -65,6 +65,65 @@ static int s_capture_ok(const char *seg)
     return len > 0 && len < TD_ROUTE_ARG_MAX && strcmp(seg, ".") != 0 && strcmp(seg, "..") != 0;
 }
 
+/* A checkpoint id as jupyter_server's URL pattern has it: [\w-]+ (ASCII here). */
+static int s_checkpoint_id_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= TD_ROUTE_ARG_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The contents rule: rest is what follows "/api/contents" ("" or "/..."). Suffixes are checked in
+ * jupyter_server's handler order: ".../checkpoints/<id>", ".../checkpoints", ".../trust", and the
+ * rest is the API path (one leading and one trailing slash dropped). */
+static void s_match_contents(const char *rest, td_route_t *out)
+{
+    size_t n = strlen(rest);
+    if (n && rest[0] == '/') {
+        rest++;
+        n--;
+    }
+    if (n && rest[n - 1] == '/')
+        n--;
+    if (n >= TD_ROUTE_PATH_MAX)
+        return;
+    out->id = TD_ROUTE_CONTENTS;
+    const char *slash = NULL; /* start of the last segment */
+    for (size_t i = n; i > 0; i--)
+        if (rest[i - 1] == '/') {
+            slash = rest + i - 1;
+            break;
+        }
+    const char *last = slash ? slash + 1 : rest;
+    size_t lastn = n - (size_t)(last - rest), pathn = slash ? (size_t)(slash - rest) : 0;
+    if (lastn == 11 && memcmp(last, "checkpoints", 11) == 0) {
+        out->id = TD_ROUTE_CONTENTS_CPS;
+        n = pathn;
+    } else if (lastn == 5 && memcmp(last, "trust", 5) == 0) {
+        out->id = TD_ROUTE_CONTENTS_TRUST;
+        n = pathn;
+    } else if (s_checkpoint_id_ok(last, lastn)) {
+        /* ".../checkpoints/<id>": the segment before the id must be "checkpoints". */
+        const char *prev = slash ? slash : rest;
+        size_t pn = slash ? (size_t)(slash - rest) : 0;
+        if (pn >= 11 && memcmp(prev - 11, "checkpoints", 11) == 0 &&
+            (pn == 11 || prev[-12] == '/')) {
+            out->id = TD_ROUTE_CONTENTS_CP;
+            memcpy(out->arg, last, lastn);
+            out->arg[lastn] = '\0';
+            n = pn == 11 ? 0 : pn - 12;
+        }
+    }
+    memcpy(out->cpath, rest, n);
+    out->cpath[n] = '\0';
+}
+
 int td_route_match(const char *path, td_route_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -72,6 +131,10 @@ int td_route_match(const char *path, td_route_t *out)
     size_t len = path ? strlen(path) : 0;
     if (len == 0 || path[0] != '/' || len >= sizeof buf)
         return 0;
+    if (strncmp(path, "/api/contents", 13) == 0 && (path[13] == '\0' || path[13] == '/')) {
+        s_match_contents(path + 13, out);
+        return 0;
+    }
     memcpy(buf, path + 1, len); /* includes the NUL */
     len--;
     if (len > 0 && buf[len - 1] == '/')
@@ -125,6 +188,10 @@ const char *td_route_name(td_route_id_t id)
     case TD_ROUTE_KERNEL_CHANNELS: return "channels";
     case TD_ROUTE_SESSIONS: return "sessions";
     case TD_ROUTE_SESSION: return "session";
+    case TD_ROUTE_CONTENTS: return "contents";
+    case TD_ROUTE_CONTENTS_CPS: return "checkpoints";
+    case TD_ROUTE_CONTENTS_CP: return "checkpoint";
+    case TD_ROUTE_CONTENTS_TRUST: return "trust";
     default: return "none";
     }
 }

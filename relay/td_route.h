@@ -22,19 +22,27 @@ typedef enum {
     TD_ROUTE_KERNEL_CHANNELS, /* /api/kernels/<id>/channels (websocket) */
     TD_ROUTE_SESSIONS,        /* /api/sessions */
     TD_ROUTE_SESSION,         /* /api/sessions/<id> */
+    TD_ROUTE_CONTENTS,        /* /api/contents[/<path...>]: path in cpath */
+    TD_ROUTE_CONTENTS_CPS,    /* /api/contents[/<path...>]/checkpoints */
+    TD_ROUTE_CONTENTS_CP,     /* /api/contents[/<path...>]/checkpoints/<id>: id in arg */
+    TD_ROUTE_CONTENTS_TRUST,  /* /api/contents[/<path...>]/trust */
 } td_route_id_t;
 
 #define TD_ROUTE_ARG_MAX 256
+#define TD_ROUTE_PATH_MAX 1024
 
 typedef struct td_route {
     td_route_id_t id;
     char arg[TD_ROUTE_ARG_MAX];  /* first captured segment (kernel id, spec name...), or "" */
     char arg2[TD_ROUTE_ARG_MAX]; /* second captured segment (file name), or "" */
+    char cpath[TD_ROUTE_PATH_MAX]; /* contents routes: the API path, slashes allowed, unchecked */
 } td_route_t;
 
 /* Matches path (no query, at most one trailing slash ignored) into *out. Captured segments must be
- * non-empty, shorter than TD_ROUTE_ARG_MAX, contain no '/', and not be "." or "..". Returns 0 with
- * out->id set (TD_ROUTE_NONE when nothing matched). */
+ * non-empty, shorter than TD_ROUTE_ARG_MAX, contain no '/', and not be "." or "..". The contents
+ * routes are the exception: everything after "/api/contents/" (minus a checkpoints or trust suffix)
+ * goes to cpath as is, and td_contents validates it. Returns 0 with out->id set (TD_ROUTE_NONE when
+ * nothing matched). */
 int td_route_match(const char *path, td_route_t *out);
 
 /* Name of a route for logs (static). */

@@ -9,7 +9,7 @@ pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libzmq3-dev libczmq-dev libjansson-dev liblua5.4-dev lua5.4 libsqlite3-dev uuid-dev libssl-dev
   libuv1-dev libwebsockets-dev libwebsockets-evlib-uv nodejs
-  python3-jupyter-client python3-jupyter-kernel-test python3-nbclient python3-nbformat
+  python3-jupyter-client python3-jupyter-kernel-test python3-nbclient python3-nbformat chromium
   jupyter-console python3-ipykernel python3-jupyter-server jupyter-notebook python3-zmq
 )
 missing=()

@@ -85,6 +85,21 @@ class GatewayTest(unittest.TestCase):
 
         async def run():
             ws = await websocket_connect(f"ws://127.0.0.1:{self.port}/api/kernels/{k['id']}/channels?token=clienttok")
+            # jupyter_server 1.23's gateway handler loses a message that arrives before its own
+            # upstream connect task has run (it is chained to a placeholder future that is then
+            # replaced). Frontends nudge with kernel_info until answered; so do we.
+            from tornado import gen
+            for attempt in range(40):
+                ws.write_message(json.dumps({"header": {"msg_id": f"ki-{attempt}", "msg_type": "kernel_info_request",
+                                                        "session": "gw", "username": "t", "date": "2025-01-01T00:00:00Z",
+                                                        "version": "5.3"},
+                                             "parent_header": {}, "metadata": {}, "channel": "shell", "content": {}}))
+                try:
+                    m = json.loads(await gen.with_timeout(IOLoop.current().time() + 0.5, ws.read_message()))
+                    if m["msg_type"] == "kernel_info_reply":
+                        break
+                except gen.TimeoutError:
+                    continue
             outs = []
             for i, cell in enumerate(nb.cells):
                 mid = f"cell-{i}"
@@ -93,15 +108,20 @@ class GatewayTest(unittest.TestCase):
                                              "parent_header": {}, "metadata": {}, "channel": "shell",
                                              "content": {"code": cell.source, "silent": False, "store_history": True,
                                                          "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
-                while True:
+                # Shell and IOPub are not ordered with respect to each other: the reply may
+                # overtake the output, so wait for both the reply and the idle status.
+                replied = idle = False
+                while not (replied and idle):
                     m = json.loads(await ws.read_message())
                     if m["parent_header"].get("msg_id") != mid:
                         continue
                     if m["msg_type"] == "stream":
                         outs.append(m["content"]["text"])
+                    if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                        idle = True
                     if m["msg_type"] == "execute_reply":
                         self.assertEqual(m["content"]["status"], "ok")
-                        break
+                        replied = True
             ws.close()
             return outs
 

@@ -1,0 +1,178 @@
+// bench_relay.mjs: tandem-relay against direct ZMQ and Debian's jupyter_server 1.23, all driving
+// tandem-lua. Not a test: it prints a markdown table.
+//   TANDEM_BUILD=build node tests/bench/bench_relay.mjs [--quick]
+// Measured with the same Node `ws` v1 client for both servers (so client costs cancel in the
+// ratio); direct ZMQ uses tests/bench/bench_client (C) on the relay's kernel connection file.
+// - kernel_info round trip p50/p99 (sequential requests on one websocket)
+// - an IOPub flood of N display() calls (N separate display_data messages) to 1 and to 20
+//   clients, rate limiting off: delivered messages/s (first to last) and messages lost
+// - 10 concurrent kernel starts (POST + websocket + kernel_info reply) until all are ready
+// - RSS of the server process idle (one kernel) and per connected client
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BUILD = process.env.TANDEM_BUILD || join(here, '../../build');
+process.env.TANDEM_RELAY ||= join(BUILD, 'relay/tandem-relay');
+process.env.TANDEM_BUILD = BUILD;
+process.chdir(join(here, '../relay')); // node_modules (ws) live there
+const { startRelay } = await import('../relay/relay.mjs');
+const { KClient, until, sleep } = await import('../relay/kws.mjs');
+const QUICK = process.argv.includes('--quick');
+const FLOOD = QUICK ? 20000 : 100000, RTT_N = QUICK ? 300 : 2000, JS_RTT_N = 200;
+
+const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
+const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; // MiB
+const freePort = () => new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
+
+async function rtt(server, kid, n) {
+  const c = await new KClient(server, kid).open();
+  await c.reply(c.send('kernel_info_request', {}), 30000);
+  const t = [];
+  let wake = null;
+  c.onmsg = (m) => { if (m.header.msg_type === 'kernel_info_reply' && wake) wake(m); };
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const got = new Promise((r) => { wake = r; });
+    c.send('kernel_info_request', {});
+    await got; // resolved from the message event itself: no polling in the measured path
+    t.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    c.msgs.length = 0;
+  }
+  await c.close();
+  return { p50: pct(t, 50) / 1e3, p99: pct(t, 99) / 1e3 }; // ms
+}
+
+// Floods FLOOD display_data to nclients; ends at the final idle or 3 s without traffic.
+async function flood(server, kid, nclients) {
+  const cs = [];
+  for (let i = 0; i < nclients; i++) cs.push(await new KClient(server, kid).open());
+  await cs[0].reply(cs[0].send('kernel_info_request', {}), 30000);
+  const st = cs.map(() => ({ n: 0, first: 0, last: 0 }));
+  let kernelDone = 0;
+  cs.forEach((c, i) => {
+    c.msgs = { push() {}, filter: () => [], some: () => false, find: () => undefined, length: 0 };
+    c.onmsg = (m) => {
+      if (m.header.msg_type === 'execute_reply') kernelDone = performance.now();
+      if (m.header.msg_type !== 'display_data') return;
+      const now = performance.now();
+      if (!st[i].n) st[i].first = now;
+      st[i].n++; st[i].last = now;
+    };
+  });
+  const t0 = performance.now();
+  cs[0].execute(`for i = 1, ${FLOOD} do display(i) end`);
+  let seen = -1;
+  for (;;) {
+    await sleep(3000);
+    const tot = st.reduce((a, s) => a + s.n, 0);
+    if (tot === seen || tot === FLOOD * nclients) break;
+    seen = tot;
+  }
+  const total = st.reduce((a, s) => a + s.n, 0);
+  const end = Math.max(...st.map((s) => s.last));
+  for (const c of cs) c.ws.terminate();
+  return { total, lost: FLOOD * nclients - total, rate: total / ((end - t0) / 1e3),
+           kernelRate: kernelDone ? FLOOD / ((kernelDone - t0) / 1e3) : 0 };
+}
+
+async function starts(server, n = 10) {
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: n }, async () => {
+    const k = (await server.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
+    const c = await new KClient(server, k.id).open();
+    for (;;) { if (await c.reply(c.send('kernel_info_request', {}), 1000)) break; }
+    c.ws.terminate();
+  }));
+  return (performance.now() - t0) / 1e3;
+}
+
+async function memory(server, pid, kid) {
+  await sleep(300);
+  const idle = rss(pid);
+  const cs = [];
+  for (let i = 0; i < 20; i++) cs.push(await new KClient(server, kid).open());
+  await cs[0].reply(cs[0].send('kernel_info_request', {}), 30000);
+  await sleep(300);
+  const with20 = rss(pid);
+  for (const c of cs) c.ws.terminate();
+  return { idle, perClient: (with20 - idle) / 20 * 1024 }; // MiB, KiB
+}
+
+async function measure(server, pid, label) {
+  const k = (await server.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
+  const mem = await memory(server, pid, k.id);
+  const r = await rtt(server, k.id, label === 'relay' ? RTT_N : JS_RTT_N);
+  console.error(`${label}: rtt p50 ${r.p50.toFixed(3)} ms`);
+  const f1 = await flood(server, k.id, 1);
+  console.error(`${label}: flood x1 ${f1.rate.toFixed(0)} msg/s, lost ${f1.lost}, execute_reply after ${f1.kernelRate.toFixed(0)} msg/s`);
+  const f20 = await flood(server, k.id, 20);
+  console.error(`${label}: flood x20 ${f20.rate.toFixed(0)} msg/s, lost ${f20.lost}`);
+  await server.api('DELETE', `/api/kernels/${k.id}`);
+  const s10 = await starts(server);
+  console.error(`${label}: 10 starts ${s10.toFixed(2)} s`);
+  return { ...r, f1, f20, s10, mem, kid: k.id };
+}
+
+// ---- the relay -------------------------------------------------------------------------------
+const relay = await startRelay({ args: ['--no-rate-limit', '--log-level', 'warn'] });
+const R = await measure(relay, relay.proc.pid, 'relay');
+
+// ---- direct ZMQ (C client on a relay kernel's connection file) --------------------------------
+const k = (await relay.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
+await sleep(500);
+const cf = join(relay.root, '.tandem/runtime', readdirSync(join(relay.root, '.tandem/runtime')).find((f) => f.includes(k.id)));
+const direct = JSON.parse(execFileSync(join(BUILD, 'tests/bench_client'), [cf, String(RTT_N)], { encoding: 'utf8' }));
+const D = { p50: pct(direct.kernel_info_reply, 50) / 1e3, p99: pct(direct.kernel_info_reply, 99) / 1e3 };
+await relay.stop();
+
+// ---- jupyter_server 1.23 (stock: no TCP_NODELAY) ----------------------------------------------
+const root = mkdtempSync(join(tmpdir(), 'bench-js-'));
+const port = await freePort();
+const js = spawn('/usr/bin/python3', ['-m', 'jupyter_server', '--allow-root', '--ServerApp.ip=127.0.0.1', `--ServerApp.port=${port}`,
+  '--ServerApp.token=benchtok', '--ServerApp.open_browser=False', `--ServerApp.root_dir=${root}`,
+  '--ServerApp.iopub_msg_rate_limit=0', '--ServerApp.iopub_data_rate_limit=0'],
+  { env: { ...process.env, JUPYTER_PATH: join(BUILD, 'share/jupyter'), JUPYTER_RUNTIME_DIR: join(root, 'rt'),
+           JUPYTER_CONFIG_DIR: join(root, 'cfg') }, stdio: ['ignore', 'ignore', 'ignore'] });
+const jbase = `http://127.0.0.1:${port}/`;
+for (let t = Date.now(); ; await sleep(200)) {
+  try { if ((await fetch(jbase + 'api')).ok) break; } catch { /* starting */ }
+  if (Date.now() - t > 30000) throw new Error('jupyter_server did not start');
+}
+const jserver = {
+  base: jbase, wsBase: jbase.replace(/^http/, 'ws'), token: 'benchtok', root,
+  async api(method, path, body) {
+    const r = await fetch(jbase.replace(/\/$/, '') + path, { method, headers: { Authorization: 'token benchtok', 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    return { status: r.status, json: text ? JSON.parse(text) : null };
+  },
+};
+const J = await measure(jserver, js.pid, 'jupyter_server');
+for (const kk of (await jserver.api('GET', '/api/kernels')).json) await jserver.api('DELETE', `/api/kernels/${kk.id}`);
+js.kill('SIGTERM');
+await new Promise((r) => js.on('exit', r));
+rmSync(root, { recursive: true, force: true });
+
+// ---- table -------------------------------------------------------------------------------------
+const f = (x, d = 2) => (x === undefined ? 'n/a' : x.toFixed(d));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(1)}x` : 'n/a');
+console.log(`\n## tandem-relay benchmark (tandem-lua, ${FLOOD} display messages per flood, loopback, rate limits off)\n`);
+console.log('| measure | direct ZMQ (C client) | tandem-relay (Node ws v1) | jupyter_server 1.23 stock (Node ws v1) | relay vs jupyter_server |');
+console.log('|---|---|---|---|---|');
+console.log(`| kernel_info RTT p50 (ms) | ${f(D.p50, 3)} | ${f(R.p50, 3)} | ${f(J.p50, 3)} | ${ratio(J.p50, R.p50)} faster |`);
+console.log(`| kernel_info RTT p99 (ms) | ${f(D.p99, 3)} | ${f(R.p99, 3)} | ${f(J.p99, 3)} | ${ratio(J.p99, R.p99)} faster |`);
+console.log(`| flood to 1 client (msg/s delivered) | n/a | ${f(R.f1.rate, 0)} | ${f(J.f1.rate, 0)} | ${ratio(R.f1.rate, J.f1.rate)} |`);
+console.log(`| flood to 1 client: lost | n/a | ${R.f1.lost} | ${J.f1.lost} | |`);
+console.log(`| flood: kernel production rate seen (FLOOD / time to execute_reply) | n/a | ${f(R.f1.kernelRate, 0)} | ${f(J.f1.kernelRate, 0)} | |`);
+console.log(`| flood to 20 clients (msg/s total) | n/a | ${f(R.f20.rate, 0)} | ${f(J.f20.rate, 0)} | ${ratio(R.f20.rate, J.f20.rate)} |`);
+console.log(`| flood to 20 clients: lost | n/a | ${R.f20.lost} | ${J.f20.lost} | |`);
+console.log(`| 10 concurrent kernel starts until ready (s) | n/a | ${f(R.s10)} | ${f(J.s10)} | ${ratio(J.s10, R.s10)} faster |`);
+console.log(`| server RSS idle, 1 kernel (MiB) | n/a | ${f(R.mem.idle, 1)} | ${f(J.mem.idle, 1)} | ${ratio(J.mem.idle, R.mem.idle)} smaller |`);
+console.log(`| server RSS per connected client (KiB) | n/a | ${f(R.mem.perClient, 0)} | ${f(J.mem.perClient, 0)} | |`);
+console.log(`\nrelay overhead over direct ZMQ at p50: ${f((R.p50 - D.p50) * 1e3, 0)} us (includes the Node ws client's own cost)`);
+process.exit(0);
