@@ -64,8 +64,8 @@ typedef struct td_interp_ops {
     json_t *(*inspect)(td_interp_t *self, const char *code, int cursor_pos, int detail_level);
     /* is_complete_reply content without status: {"status": ..., "indent"?}. New reference. */
     json_t *(*is_complete)(td_interp_t *self, const char *code);
-    /* Stops running code as soon as possible. Async-signal-safe: called from a SIGINT handler or
-     * from the control thread while execute runs; a no-op when nothing runs. */
+    /* Stops running code as soon as possible. Async-signal-safe: called from a SIGINT handler on
+     * the thread that runs the backend (never from another thread); a no-op when nothing runs. */
     void (*interrupt)(td_interp_t *self);
     /* Comms. comm_open returns 0 when target_name is registered, TD_ENOENT otherwise (the core
      * then answers with comm_close). data is borrowed. */

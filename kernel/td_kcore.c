@@ -27,6 +27,8 @@ struct td_kcore {
     const td_interp_ops_t *ops;
     td_interp_t *interp;
     td_kcore_pub_t pub;
+    void (*raise_interrupt)(void *arg);
+    void *raise_arg;
     td_history_t *history;
     char session[TD_UUID_LEN + 1];
     char *username;
@@ -47,7 +49,6 @@ struct td_kcore {
     int allow_stdin;
     json_t *payload;
     json_t *comms; /* comm_id -> {target_name} */
-    int abort_queued;
     struct s_backlog {
         td_msg_t **items;
         size_t n, cap;
@@ -253,6 +254,8 @@ td_kcore_t *td_kcore_new(const td_kcore_config_t *config)
     self->env = config->env;
     self->ops = config->interp;
     self->pub = *config->pub;
+    self->raise_interrupt = config->raise_interrupt;
+    self->raise_arg = config->raise_arg;
     self->history = config->history;
     self->welcome = config->welcome;
     self->username = strdup(config->username ? config->username : "kernel");
@@ -325,6 +328,16 @@ void td_kcore_interrupt(td_kcore_t *self)
 int td_kcore_shutdown_requested(const td_kcore_t *self)
 {
     return atomic_load(&self->shutdown);
+}
+
+/* Interrupts from a thread other than the backend's go through raise_interrupt (a SIGINT to
+ * the main thread), because stopping Lua touches its call stack, which only its thread may do. */
+static void s_interrupt_from_control(td_kcore_t *self)
+{
+    if (self->raise_interrupt)
+        self->raise_interrupt(self->raise_arg);
+    else
+        td_kcore_interrupt(self);
 }
 
 void td_kcore_request_shutdown(td_kcore_t *self)
@@ -432,6 +445,7 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
     atomic_store(&self->running, 0);
     const char *text = NULL;
     json_t *reply;
+    int abort_queue = 0;
     if (res.ok) {
         if (res.data && !silent) {
             text = json_string_value(json_object_get(res.data, "text/plain"));
@@ -454,13 +468,12 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
                           s_take_payload(self), "user_expressions");
         if (tb != res.traceback)
             json_decref(tb);
-        self->abort_queued = s_bool(c, "stop_on_error", 1);
+        abort_queue = s_bool(c, "stop_on_error", 1);
     }
     /* stop_on_error aborts what is queued now: a cell sent after the client saw this reply is
      * a new decision and runs. */
-    if (self->abort_queued)
+    if (abort_queue)
         s_take_backlog(io, &self->backlog);
-    self->abort_queued = 0;
     s_set_parent(self, req); /* flush output before the reply */
     s_reply(self, io, ch, req, "execute_reply", reply);
     if (store && self->history)
@@ -559,7 +572,11 @@ static void s_shutdown(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t c
     s_reply(self, io, ch, req, "shutdown_reply", json_pack("{s:s, s:b}", "status", "ok", "restart", restart));
     /* ipykernel republishes the reply so that every client learns of the shutdown. */
     s_publish(self, req, "shutdown_reply", json_pack("{s:s, s:b}", "status", "ok", "restart", restart));
-    td_kcore_request_shutdown(self);
+    atomic_store(&self->shutdown, 1);
+    if (ch == TD_CH_SHELL)
+        td_kcore_interrupt(self);
+    else
+        s_interrupt_from_control(self);
 }
 
 /* Dispatches one request between busy and idle. Main-thread handlers touch the backend; control
@@ -573,7 +590,10 @@ static void s_dispatch(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t c
     } else if (strcmp(type, "shutdown_request") == 0) {
         s_shutdown(self, io, ch, req);
     } else if (strcmp(type, "interrupt_request") == 0) {
-        td_kcore_interrupt(self);
+        if (shell)
+            td_kcore_interrupt(self);
+        else
+            s_interrupt_from_control(self);
         s_reply(self, io, ch, req, "interrupt_reply", json_pack("{s:s}", "status", "ok"));
     } else if (!shell) {
         TD_LOG(TD_LOG_WARN, "kernel.core", "ignoring %s on control (msg_id %s)", type, td_msg_id(req));
@@ -638,9 +658,13 @@ void td_kcore_handle(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch,
         return;
     s_handle_one(self, io, ch, req, 0);
     td_msg_destroy(&req);
+    /* The backlog is main-thread state: control requests (an interrupt_request, say) are handled
+     * on the control thread while the main thread may be filling it. */
+    if (ch != TD_CH_SHELL)
+        return;
     /* stop_on_error: every execute in the backlog is aborted with its own busy/reply/idle; other
      * requests in it are still served, in order. Aborted cells add nothing to the backlog. */
-    for (size_t i = 0; ch == TD_CH_SHELL && i < self->backlog.n; i++) {
+    for (size_t i = 0; i < self->backlog.n; i++) {
         td_msg_t *next = self->backlog.items[i];
         self->backlog.items[i] = NULL;
         s_handle_one(self, io, ch, next, strcmp(td_msg_type(next), "execute_request") == 0);

@@ -39,6 +39,10 @@ typedef struct td_kcore_config {
     td_history_t *history;        /* borrowed; may be NULL (no history) */
     const char *username;         /* header username */
     int welcome;                  /* 1: publish iopub_welcome for new subscriptions */
+    /* Delivers an interrupt requested on the control thread to the backend's thread (the kernel
+     * sends itself SIGINT). NULL: interrupt directly, for single-threaded drivers such as tests. */
+    void (*raise_interrupt)(void *arg);
+    void *raise_arg;
 } td_kcore_config_t;
 
 /* Creates the core and its backend. NULL on failure; caller owns. */
@@ -58,13 +62,15 @@ void td_kcore_starting(td_kcore_t *self);
  * stream output that has waited longer than the batching window. */
 void td_kcore_tick(td_kcore_t *self);
 
-/* Interrupts running code and any input wait. Async-signal-safe. */
+/* Interrupts running code and any input wait. Async-signal-safe; call it on the backend's thread
+ * (its SIGINT handler), never from another thread. */
 void td_kcore_interrupt(td_kcore_t *self);
 
 /* 1 once a shutdown was requested. Async-signal-safe. */
 int td_kcore_shutdown_requested(const td_kcore_t *self);
 
-/* Requests shutdown (e.g. on SIGTERM) and interrupts running code. Async-signal-safe. */
+/* Requests shutdown (e.g. on SIGTERM) and interrupts running code. Async-signal-safe; call it
+ * on the backend's thread (a signal handler there is fine). */
 void td_kcore_request_shutdown(td_kcore_t *self);
 
 /* 1 while an interrupt or shutdown is pending for the running request (input waits poll this). */

@@ -10,6 +10,8 @@
  * verified by td_wire_decode before any JSON is parsed; bad messages are logged and dropped. */
 #include <czmq.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@ struct td_kserver {
     zactor_t *hb, *ctl, *tick;
     td_kcore_io_t shell_io, control_io;
     struct s_inbox *main_inbox, *control_inbox; /* receive buffers, one per receiving thread */
+    pthread_t main_thread; /* runs the backend; the only thread that takes SIGINT and SIGTERM */
 };
 
 /* ---- frames ------------------------------------------------------------------------------------ */
@@ -325,14 +328,31 @@ static zsock_t *s_bind(const td_connfile_t *cf, td_channel_t ch, int type)
     return s;
 }
 
+/* Sends SIGINT to the main thread: the control thread's way to interrupt the backend. */
+static void s_raise_interrupt(void *arg)
+{
+    td_kserver_t *self = arg;
+    pthread_kill(self->main_thread, SIGINT);
+}
+
 td_kserver_t *td_kserver_new(const td_connfile_t *cf, const td_env_t *env,
                              const td_interp_ops_t *ops, td_history_t *history)
 {
     zsys_handler_set(NULL); /* our own SIGINT/SIGTERM handlers, not czmq's */
     zsys_set_linger(1000);
+    /* Every thread started from here on (libzmq's I/O thread, our actors) inherits a mask that
+     * blocks SIGINT and SIGTERM, so both are always handled on the main thread, where stopping
+     * the backend is safe. The main thread's own mask is restored before returning. */
+    sigset_t block, saved;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
     td_kserver_t *self = calloc(1, sizeof *self);
-    if (self == NULL)
+    if (self == NULL) {
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
         return NULL;
+    }
     self->main_inbox = calloc(1, sizeof *self->main_inbox);
     self->control_inbox = calloc(1, sizeof *self->control_inbox);
     if (self->main_inbox == NULL || self->control_inbox == NULL)
@@ -356,7 +376,9 @@ td_kserver_t *td_kserver_new(const td_connfile_t *cf, const td_env_t *env,
 
     td_kcore_pub_t pub = {s_pub_send, s_pub_next_subscription, self};
     const char *user = getenv("USER");
-    td_kcore_config_t config = {env, ops, &pub, history, user ? user : "kernel", 1};
+    self->main_thread = pthread_self();
+    td_kcore_config_t config = {env,  ops, &pub, history, user ? user : "kernel", 1,
+                                s_raise_interrupt, self};
     const char *welcome = getenv("TANDEM_IOPUB_WELCOME");
     if (welcome && strcmp(welcome, "0") == 0)
         config.welcome = 0;
@@ -374,9 +396,11 @@ td_kserver_t *td_kserver_new(const td_connfile_t *cf, const td_env_t *env,
     self->tick = zactor_new(s_tick_actor, self);
     if (self->ctl == NULL || self->tick == NULL)
         goto fail;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return self;
 fail:
     td_kserver_destroy(&self);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     return NULL;
 }
 

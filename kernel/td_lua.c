@@ -143,7 +143,9 @@ static void s_hook(lua_State *L, lua_Debug *ar)
 /* The interrupt op; see the paragraph above. */
 static void s_interrupt(td_interp_t *self)
 {
-    /* Async-signal-safe: atomics and lua_sethook, which only stores fields. */
+    /* Runs in the SIGINT handler of the Lua thread (the kernel routes control-thread interrupts
+     * there too), as lua.c's laction does: lua_sethook walks the running call frames, so calling
+     * it from another thread would race the interpreter. Atomics and lua_sethook only. */
     if (!self || !atomic_load(&self->running))
         return;
     atomic_store(&self->pending, 1);

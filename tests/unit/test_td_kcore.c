@@ -221,7 +221,7 @@ static json_t *s_exec(const char *code)
 void test_td_kcore(void)
 {
     s_mock.sent = json_array();
-    td_kcore_config_t cfg = {&s_env, &s_echo, &s_pub, NULL, "kernel", 0};
+    td_kcore_config_t cfg = {&s_env, &s_echo, &s_pub, NULL, "kernel", 0, NULL, NULL};
     td_kcore_t *core = td_kcore_new(&cfg);
     TD_ASSERT(core != NULL);
     char id[64];
