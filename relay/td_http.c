@@ -42,7 +42,7 @@ struct td_pss {
     td_route_t route;
     char *body;
     size_t body_len, body_cap;
-    int body_over, expect_body;
+    int body_over, body_discard, expect_body;
     const td_user_t *user;
     char origin[256];
     /* HTTP answer */
@@ -165,7 +165,7 @@ static void s_http_reset(td_pss_t *pss)
     pss->body = NULL;
     pss->resp = NULL;
     pss->body_len = pss->body_cap = pss->resp_len = 0;
-    pss->body_over = pss->expect_body = 0;
+    pss->body_over = pss->body_discard = pss->expect_body = 0;
     pss->phase = P_IDLE;
     pss->location[0] = '\0';
     pss->cache = pss->preflight = pss->cors = 0;
@@ -1077,10 +1077,12 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                            ((pss->method == LWSHUMETH_PUT || pss->method == LWSHUMETH_PATCH) && n > 0);
         if (!pss->expect_body)
             s_handle(pss);
+        else if (!s_authenticate(r, wsi))
+            pss->body_discard = 1; /* s_handle answers 403; buffer nothing for a stranger */
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->body_over || !len)
+        if (pss->body_over || pss->body_discard || !len)
             return 0;
         if (pss->body_len + len >
             (strncmp(pss->path, "/api/contents", 13) == 0 ? S_MAX_CONTENTS_BODY : S_MAX_BODY)) {

@@ -232,9 +232,12 @@ static int s_zrecv(void *sock, s_parts_t *p)
     while (more) {
         zmq_msg_t scratch, *m = &scratch;
         if (!overflow && p->n == cap && cap < S_MAX_FRAMES) {
-            zmq_msg_t *g = realloc(p->m, 2 * cap * sizeof *g);
+            /* Never past S_MAX_FRAMES: s_kmsg_parse's views[] has exactly that many slots, and
+             * frames beyond it are read into scratch and drop the message. */
+            size_t grown_cap = 2 * cap < S_MAX_FRAMES ? 2 * cap : S_MAX_FRAMES;
+            zmq_msg_t *g = realloc(p->m, grown_cap * sizeof *g);
             if (g)
-                p->m = g, cap *= 2;
+                p->m = g, cap = grown_cap;
         }
         if (p->n < cap)
             m = &p->m[p->n];
@@ -289,6 +292,8 @@ typedef struct {
 static int s_kmsg_parse(td_kernel_t *k, s_parts_t *p, s_kmsg_t *out)
 {
     size_t d = 0;
+    if (p->n > S_MAX_FRAMES)
+        return TD_EPROTO;
     for (size_t i = 0; i < p->n; i++)
         out->views[i] = (td_bytes_t){zmq_msg_data(&p->m[i]), zmq_msg_size(&p->m[i])};
     while (d < p->n && !(out->views[d].len == 9 && memcmp(out->views[d].data, TD_WIRE_DELIM, 9) == 0))
