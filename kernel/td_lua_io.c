@@ -31,6 +31,26 @@ static int s_is_handle(lua_State *L, int idx, const char *key)
 }
 
 /* print(...): as the base library's, but into the stdout stream in one piece. */
+/* Writes v in decimal into out (at least 21 bytes); returns the length. snprintf costs more than
+ * the rest of print for a loop printing numbers, and this is what "%lld" would write. */
+static size_t s_format_integer(lua_Integer v, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    /* Work on the magnitude as unsigned so that the minimum integer needs no special case. */
+    lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
 static int s_print(lua_State *L)
 {
     /* Fast path: strings and integers are copied into a stack buffer and sent with one stream
@@ -47,7 +67,7 @@ static int s_print(lua_State *L)
         if (lua_type(L, i) == LUA_TSTRING) {
             piece = lua_tolstring(L, i, &len);
         } else if (lua_isinteger(L, i)) {
-            len = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i));
+            len = s_format_integer(lua_tointeger(L, i), num);
             piece = num;
         } else {
             fast = 0;

@@ -220,6 +220,11 @@ static void test_output(td_interp_t *it)
     r_free(&r);
     TD_ASSERT_STR_EQ(s_m.out, "a\t1\tnil\ttrue\nx12.51yz");
     TD_ASSERT_STR_EQ(s_m.err, "e1");
+    /* print's integer fast path writes what "%lld" would, at the edges too; floats keep lua.c's
+     * formatting through tostring. */
+    TD_ASSERT_STR_EQ(plain(it, "print(0, -7, math.maxinteger, math.mininteger, 2^53, -0.0, 'x')"), "");
+    TD_ASSERT_STR_EQ(s_m.out, "0\t-7\t9223372036854775807\t-9223372036854775808\t9.007199254741e+15"
+                              "\t-0.0\tx\n");
     /* The handle that io.write returns (for chaining) is not shown as a result. */
     TD_ASSERT_STR_EQ(plain(it, "io.write('a'):write('b')"), "");
     TD_ASSERT_STR_EQ(s_m.out, "ab");
