@@ -46,6 +46,15 @@ class Console:
                 raise AssertionError("prompt %d never came; output:\n%s" % (n, self.text()))
             time.sleep(0.05)
 
+    def wait_first_prompt(self):
+        """Waits for "In [1]:", then gives the console's IOPub subscription time to reach the
+        kernel. jupyter-console 6.4.4 prints its first prompt after a shell kernel_info reply
+        alone (it does not wait for IOPub to flow, as jupyter_client's wait_for_ready does), so
+        a line sent at once can run before its SUB socket is subscribed, and the console then
+        waits forever for an idle it never receives. A person never types that fast."""
+        self.wait_prompts(1)
+        time.sleep(1.0 * td.SCALE)
+
     def send(self, line):
         self.proc.stdin.write(line.encode() + b"\n")
         self.proc.stdin.flush()
@@ -86,7 +95,7 @@ class ConsoleTests(unittest.TestCase):
     def test_new_kernel(self):
         c = Console(["--kernel=tandem-lua"], console_env())
         try:
-            c.wait_prompts(1)
+            c.wait_first_prompt()
             self.assertIn("In [1]:", c.text())
             c.send("print(40+2)")
             c.wait_prompts(2)
@@ -111,7 +120,7 @@ class ConsoleTests(unittest.TestCase):
         self.assertEqual(k.run("shared_v = 41").reply["content"]["status"], "ok")
         c = Console(["--existing", k.connection_file], console_env())
         try:
-            c.wait_prompts(1)
+            c.wait_first_prompt()
             c.send("print(shared_v + 1)")
             c.wait_prompts(2)
             c.send("console_v = 'from console'")
