@@ -66,23 +66,6 @@ static void s_usage(FILE *f)
                "                    [--no-rate-limit]\n");
 }
 
-static char *s_slurp(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > max) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static int s_mkdir(const char *path)
 {
     if (mkdir(path, 0700) == 0 || errno == EEXIST)
@@ -124,7 +107,7 @@ typedef struct {
 static int s_load_config(s_opts_t *o, json_t **keep)
 {
     size_t len;
-    char *text = s_slurp(o->config, 1 << 20, &len);
+    char *text = td__read_file(o->config, 1 << 20, &len);
     json_t *cfg = text ? json_loadb(text, len, 0, NULL) : NULL;
     free(text);
     if (!json_is_object(cfg)) {
@@ -188,7 +171,7 @@ static int s_open_store(td_relay_t *r, const s_opts_t *o)
     }
     if (o->users) {
         size_t len;
-        char *text = s_slurp(o->users, 4 << 20, &len);
+        char *text = td__read_file(o->users, 4 << 20, &len);
         td_auth_t *tmp = td_auth_new("placeholder: entry 0 is not imported");
         if (!text || !tmp || td_auth_load_users(tmp, text, len, &err) != 0) {
             fprintf(stderr, "tandem-relay: users file %s: %s\n", o->users,

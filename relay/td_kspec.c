@@ -69,7 +69,7 @@ size_t td_kspec_data_dirs(const char *prefix_share, char **dirs, size_t cap)
     return n;
 }
 
-static char *s_read_file(const char *path, size_t max, size_t *len)
+char *td__read_file(const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -139,7 +139,7 @@ td_kspecs_t *td_kspecs_new(const char *const *dirs, size_t n)
                 !realpath(sdir, real))
                 continue;
             size_t len;
-            char *text = s_read_file(file, 1 << 20, &len);
+            char *text = td__read_file(file, 1 << 20, &len);
             if (!text)
                 continue;
             json_t *raw = json_loadb(text, len, 0, NULL);
