@@ -154,11 +154,11 @@ static void s_host_stream(void *arg, const char *name, const char *text, size_t 
     pthread_mutex_lock(&self->iopub_lock);
     if (self->slen > 0 && strcmp(self->sname, name) != 0)
         s_flush_locked(self);
-    if (self->slen == 0) {
-        snprintf(self->sname, sizeof self->sname, "%s", name);
-        self->sfirst_us = self->env->now_us(self->env->arg);
-    }
     while (len > 0) {
+        if (self->slen == 0) { /* a new batch starts here */
+            snprintf(self->sname, sizeof self->sname, "%s", name);
+            self->sfirst_us = self->env->now_us(self->env->arg);
+        }
         if (self->slen + len + 1 > self->scap) {
             size_t cap = self->scap ? self->scap : 4096;
             while (cap < self->slen + len + 1 && cap < TD_STREAM_MAX + 1)
@@ -182,11 +182,8 @@ static void s_host_stream(void *arg, const char *name, const char *text, size_t 
         self->sbuf[self->slen] = '\0';
         text += n;
         len -= n;
-        if (self->slen >= TD_STREAM_MAX || len > 0) {
+        if (self->slen >= TD_STREAM_MAX || len > 0)
             s_flush_locked(self);
-            self->sfirst_us = self->env->now_us(self->env->arg);
-            snprintf(self->sname, sizeof self->sname, "%s", name);
-        }
     }
     pthread_mutex_unlock(&self->iopub_lock);
 }
@@ -315,6 +312,10 @@ void td_kcore_tick(td_kcore_t *self)
         self->env->now_us(self->env->arg) - self->sfirst_us >= TD_STREAM_WAIT_US)
         s_flush_locked(self);
     pthread_mutex_unlock(&self->iopub_lock);
+    /* An interrupt stays pending until the request ends: one that landed before the backend had
+     * started running its code (a no-op for it then) is delivered again. */
+    if (self->raise_interrupt && atomic_load(&self->interrupted) && atomic_load(&self->running))
+        self->raise_interrupt(self->raise_arg);
 }
 
 void td_kcore_interrupt(td_kcore_t *self)
@@ -435,12 +436,13 @@ static void s_execute(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch
     self->silent = silent;
     self->allow_stdin = s_bool(c, "allow_stdin", 1);
     json_array_clear(self->payload);
+    /* Running from before execute_input: a client may interrupt as soon as it sees it. */
+    atomic_store(&self->interrupted, 0);
+    atomic_store(&self->running, 1);
     if (!silent)
         s_publish(self, req, "execute_input", json_pack("{s:s, s:i}", "code", code,
                                                         "execution_count", n));
     td_exec_result_t res = {0};
-    atomic_store(&self->interrupted, 0);
-    atomic_store(&self->running, 1);
     self->ops->execute(self->interp, code, n, &res);
     atomic_store(&self->running, 0);
     const char *text = NULL;

@@ -58,8 +58,9 @@ void td_kcore_handle(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t ch,
 /* Publishes status starting (once, at startup). */
 void td_kcore_starting(td_kcore_t *self);
 
-/* Periodic work from a helper thread: answers new subscriptions with iopub_welcome and flushes
- * stream output that has waited longer than the batching window. */
+/* Periodic work from a helper thread: answers new subscriptions with iopub_welcome, flushes
+ * stream output that has waited longer than the batching window, and re-raises an interrupt that
+ * is still pending while the request runs. */
 void td_kcore_tick(td_kcore_t *self);
 
 /* Interrupts running code and any input wait. Async-signal-safe; call it on the backend's thread

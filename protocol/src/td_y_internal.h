@@ -292,4 +292,12 @@ int td__item_local(td_ydoc_t *doc, td_ytype_t *parent, td__key_t *sub, td__item_
 json_t *td__item_value_json(const td__item_t *it, uint64_t k);
 int td__ydoc_add_changed(td_ydoc_t *doc, td_ytype_t *type);
 
+/* An observer for the merges of td_ynotebook.c and td_ytextdoc.c: notes that a transaction
+ * happened and appends its update bytes to out (when not NULL). arg is a td__ycapture_t. */
+typedef struct td__ycapture {
+    td_lib0_enc_t *out;
+    bool changed;
+} td__ycapture_t;
+void td__ycapture(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg);
+
 #endif

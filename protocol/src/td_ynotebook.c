@@ -20,6 +20,7 @@
 
 #include "td/td_sha.h"
 #include "td/td_ynotebook.h"
+#include "td_y_internal.h"
 
 #define S_MAX_DEPTH 200 /* below lib0's `any` nesting bound, with room for the cell wrapper */
 #define S_ID_MAX 64     /* nbformat cell ids: 1-64 characters of [A-Za-z0-9_-] */
@@ -1206,15 +1207,10 @@ static json_t *s_merged_cell(const json_t *bc, const json_t *lc, const json_t *d
     return r;
 }
 
-typedef struct s_capture {
-    td_lib0_enc_t *out;
-    bool changed;
-} s_capture_t;
-
-static void s_capture(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
+void td__ycapture(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
 {
     (void)doc;
-    s_capture_t *c = arg;
+    td__ycapture_t *c = arg;
     c->changed = true;
     if (c->out != NULL)
         td_lib0_write_raw(c->out, info->update, info->update_len);
@@ -1451,8 +1447,8 @@ int td_ynb_merge(td_ydoc_t *doc, const json_t *base, const json_t *disk, uint64_
         rc = s_match_idless(d, b ? b : lv.n, used, "merge");
     if (rc == 0) {
         uint64_t own = td_ydoc_client_id(doc);
-        s_capture_t cap = {update, false};
-        rc = td_ydoc_observe(doc, s_capture, &cap);
+        td__ycapture_t cap = {update, false};
+        rc = td_ydoc_observe(doc, td__ycapture, &cap);
         if (rc == 0) {
             td_ydoc_set_client_id(doc, client_id);
             rc = td_ydoc_begin(doc, origin);
@@ -1462,7 +1458,7 @@ int td_ynb_merge(td_ydoc_t *doc, const json_t *base, const json_t *disk, uint64_
                 rc = rc ? rc : rc2;
             }
             td_ydoc_set_client_id(doc, own);
-            td_ydoc_unobserve(doc, s_capture, &cap);
+            td_ydoc_unobserve(doc, td__ycapture, &cap);
         }
         if (changed != NULL)
             *changed = cap.changed;

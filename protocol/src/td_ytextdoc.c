@@ -7,6 +7,7 @@
 
 #include "td/td_ynotebook.h"
 #include "td/td_ytextdoc.h"
+#include "td_y_internal.h"
 
 int td_ytextdoc_load(td_ydoc_t *doc, const char *utf8, size_t n, td_error_t *err)
 {
@@ -53,19 +54,6 @@ int td_ytextdoc_export(const td_ydoc_t *doc, char **out, size_t *n)
     return rc;
 }
 
-typedef struct s_capture {
-    td_lib0_enc_t *out;
-    bool changed;
-} s_capture_t;
-
-static void s_capture(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
-{
-    (void)doc;
-    s_capture_t *c = arg;
-    c->changed = true;
-    if (c->out != NULL)
-        td_lib0_write_raw(c->out, info->update, info->update_len);
-}
 
 int td_ytextdoc_merge(td_ydoc_t *doc, const char *base, size_t base_len, const char *disk, size_t n,
                       uint64_t client_id, void *origin, td_lib0_enc_t *update, bool *changed,
@@ -81,8 +69,8 @@ int td_ytextdoc_merge(td_ydoc_t *doc, const char *base, size_t base_len, const c
     td_ytype_t *t = td_ydoc_get(doc, "source", TD_YTYPE_TEXT);
     if (t == NULL || td_ydoc_in_transaction(doc))
         return TD_ESTATE;
-    s_capture_t cap = {update, false};
-    int rc = td_ydoc_observe(doc, s_capture, &cap);
+    td__ycapture_t cap = {update, false};
+    int rc = td_ydoc_observe(doc, td__ycapture, &cap);
     if (rc != 0)
         return rc;
     uint64_t own = td_ydoc_client_id(doc);
@@ -94,7 +82,7 @@ int td_ytextdoc_merge(td_ydoc_t *doc, const char *base, size_t base_len, const c
         rc = rc ? rc : rc2;
     }
     td_ydoc_set_client_id(doc, own);
-    td_ydoc_unobserve(doc, s_capture, &cap);
+    td_ydoc_unobserve(doc, td__ycapture, &cap);
     if (changed != NULL)
         *changed = cap.changed;
     if (update != NULL && update->err != 0 && rc == 0)
