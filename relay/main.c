@@ -18,6 +18,10 @@
 
 #include "td_log.h"
 #include "td_relay.h"
+#include "td_acl.h"
+#include "td_comments.h"
+#include "td_cli.h"
+#include "td_contents.h"
 #include "td_store.h"
 
 #ifndef TD_PREFIX_SHARE
@@ -63,7 +67,9 @@ static void s_usage(FILE *f)
                "                    [--cull-idle-timeout S] [--cull-interval S] [--cull-connected]\n"
                "                    [--cull-busy] [--iopub-msg-rate-limit N]\n"
                "                    [--iopub-data-rate-limit N] [--rate-limit-window S]\n"
-               "                    [--no-rate-limit]\n");
+               "                    [--no-rate-limit] [--room-unload-delay S]\n"
+               "                    [--autosave-delay S] [--file-poll-interval S]\n"
+               "                    [--embed-comments]\n");
 }
 
 static int s_mkdir(const char *path)
@@ -77,7 +83,8 @@ static int s_mkdir(const char *path)
 /* Numeric tunables: name in --config and as --flag-with-dashes, and the default. NAN = unset. */
 enum {
     N_HB_INTERVAL, N_HB_TIMEOUT, N_CULL_IDLE, N_CULL_INTERVAL, N_CULL_CONNECTED, N_CULL_BUSY,
-    N_MSG_RATE, N_DATA_RATE, N_RATE_WINDOW, N_COUNT
+    N_MSG_RATE, N_DATA_RATE, N_RATE_WINDOW, N_ROOM_UNLOAD, N_AUTOSAVE, N_FILE_POLL,
+    N_EMBED_COMMENTS, N_COUNT
 };
 static const struct {
     const char *key, *flag;
@@ -92,6 +99,10 @@ static const struct {
     {"iopub_msg_rate_limit", "--iopub-msg-rate-limit", 1000},
     {"iopub_data_rate_limit", "--iopub-data-rate-limit", 1000000},
     {"rate_limit_window", "--rate-limit-window", 3},
+    {"room_unload_delay", "--room-unload-delay", 60},
+    {"autosave_delay", "--autosave-delay", 1},
+    {"file_poll_interval", "--file-poll-interval", 1},
+    {"embed_comments", "--embed-comments", 0},
 };
 
 typedef struct {
@@ -159,6 +170,17 @@ static int s_add_token(const uint8_t digest[32], const td_user_t *u, void *arg)
     return td_auth_add_digest(arg, digest, u);
 }
 
+/* Adds a stored token the authenticator does not know yet (users added while running). Tokens
+ * removed from the store stay valid until a restart: identities are borrowed by open sockets. */
+static int s_add_new_token(const uint8_t digest[32], const td_user_t *u, void *arg)
+{
+    const uint8_t *d;
+    for (size_t i = 0; td_auth_entry(arg, i, &d); i++)
+        if (d && memcmp(d, digest, 32) == 0)
+            return 0;
+    return td_auth_add_digest(arg, digest, u);
+}
+
 static int s_open_store(td_relay_t *r, const s_opts_t *o)
 {
     char path[PATH_MAX + 32];
@@ -204,7 +226,7 @@ static int s_open_store(td_relay_t *r, const s_opts_t *o)
 }
 
 static uv_signal_t s_sigterm, s_sigint;
-static uv_timer_t s_tick, s_cull;
+static uv_timer_t s_tick, s_cull, s_grants;
 static td_relay_t s_relay;
 
 static void s_on_tick(uv_timer_t *t)
@@ -219,8 +241,17 @@ static void s_on_tick(uv_timer_t *t)
     uv_timer_stop(t);
     uv_close((uv_handle_t *)&s_tick, NULL);
     uv_close((uv_handle_t *)&s_cull, NULL);
+    uv_close((uv_handle_t *)&s_grants, NULL);
     uv_close((uv_handle_t *)&s_sigterm, NULL);
     uv_close((uv_handle_t *)&s_sigint, NULL);
+}
+
+/* Grants and users may change from `tandem-relay grant|users` in another process: re-read them
+ * when the store says another connection wrote. */
+static void s_on_grants(uv_timer_t *t)
+{
+    if (td_acl_refresh(s_relay.acl) == 1)
+        td_store_tokens_foreach(s_relay.store, s_add_new_token, s_relay.auth);
 }
 
 static void s_on_cull(uv_timer_t *t)
@@ -236,12 +267,16 @@ static void s_on_signal(uv_signal_t *h, int sig)
     TD_LOG(TD_LOG_INFO, "relay", "signal %d: shutting down", sig);
     r->shutting_down = 1;
     uv_timer_stop(&s_cull);
+    uv_timer_stop(&s_grants);
+    td_rooms_shutdown(r);
     td_kernel_shutdown_all(r);
     uv_timer_start(&s_tick, s_on_tick, 0, 50);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && td_cli_is_subcommand(argv[1]))
+        return td_cli_main(argc, argv);
     s_opts_t o = {.port = -1, .offline_grace_s = -1};
     for (int i = 0; i < N_COUNT; i++)
         o.num[i] = NAN;
@@ -268,7 +303,7 @@ int main(int argc, char **argv)
             if (strcmp(a, s_num[n].flag) != 0)
                 continue;
             matched = 1;
-            if (n == N_CULL_CONNECTED || n == N_CULL_BUSY) { /* switches */
+            if (n == N_CULL_CONNECTED || n == N_CULL_BUSY || n == N_EMBED_COMMENTS) { /* switches */
                 o.num[n] = 1;
                 continue;
             }
@@ -335,6 +370,12 @@ int main(int argc, char **argv)
     r->iopub_msg_rate = o.num[N_MSG_RATE];
     r->iopub_data_rate = o.num[N_DATA_RATE];
     r->rate_window_s = o.num[N_RATE_WINDOW];
+    r->room_unload_ms = (uint64_t)(o.num[N_ROOM_UNLOAD] * 1000);
+    r->autosave_ms = (uint64_t)(o.num[N_AUTOSAVE] * 1000);
+    r->file_poll_ms = (uint64_t)(o.num[N_FILE_POLL] * 1000);
+    if (r->file_poll_ms < 100)
+        r->file_poll_ms = 100;
+    r->embed_comments = o.num[N_EMBED_COMMENTS] != 0;
 
     char real[PATH_MAX], path[PATH_MAX + 32];
     struct stat st;
@@ -362,7 +403,23 @@ int main(int argc, char **argv)
     r->auth = td_auth_new(token);
     if (s_open_store(r, &o) != 0)
         return 2;
+    r->acl = td_acl_new(r->store, &r->env);
+    if (!r->acl) {
+        fprintf(stderr, "tandem-relay: cannot read grants from the store\n");
+        return 2;
+    }
+    td_acl_set_admin(r->acl, td_auth_entry(r->auth, 0, NULL)->username);
+    /* Before the first grant everyone with a token edits (as jupyter_server); after it, only
+     * grants give access. */
+    td_acl_set_open_role(r->acl, TD_ROLE_EDITOR);
+    r->comments = td_comments_new(r->store, &r->env);
+    if (!r->comments) {
+        fprintf(stderr, "tandem-relay: cannot prepare the comments store\n");
+        return 2;
+    }
+    td_http_comment_hooks(r);
     r->sessions = td_sessions_new(&r->env);
+    r->contents = td_contents_new(r->root);
     r->data_dirs = calloc(32, sizeof *r->data_dirs);
     r->ndata_dirs = td_kspec_data_dirs(TD_PREFIX_SHARE, r->data_dirs, 32);
 
@@ -375,7 +432,11 @@ int main(int argc, char **argv)
     uv_signal_start(&s_sigterm, s_on_signal, SIGTERM);
     uv_signal_start(&s_sigint, s_on_signal, SIGINT);
     uv_timer_init(&loop, &s_tick);
+    if (td_rooms_start(r) != 0)
+        return 1;
     uv_timer_init(&loop, &s_cull);
+    uv_timer_init(&loop, &s_grants);
+    uv_timer_start(&s_grants, s_on_grants, 5000, 5000);
     if (r->cull_idle_ms > 0) {
         uint64_t every = r->cull_interval_ms ? r->cull_interval_ms : 300000;
         uv_timer_start(&s_cull, s_on_cull, every, every);
@@ -402,6 +463,9 @@ int main(int argc, char **argv)
         TD_LOG(TD_LOG_WARN, "relay", "loop closed with handles open (%s)", uv_err_name(rc));
     zmq_ctx_term(r->zctx);
     td_sessions_destroy(&r->sessions);
+    td_contents_destroy(&r->contents);
+    td_acl_destroy(&r->acl);
+    td_comments_destroy(&r->comments);
     td_auth_destroy(&r->auth);
     td_store_destroy(&r->store);
     for (size_t i = 0; i < r->ndata_dirs; i++)

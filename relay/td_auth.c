@@ -11,9 +11,11 @@
 #include "td/td_sha.h"
 #include "td_auth.h"
 
+/* Identities are allocated one by one: callers keep td_user_t pointers (open sockets do) while
+ * entries are added at run time. */
 typedef struct {
     uint8_t digest[TD_SHA256_LEN];
-    td_user_t user;
+    td_user_t *user;
 } s_entry_t;
 
 struct td_auth {
@@ -53,12 +55,16 @@ static void s_initials(const char *name, char out[16])
 static int s_push_digest(td_auth_t *self, const uint8_t digest[TD_SHA256_LEN],
                          const td_user_t *user)
 {
-    s_entry_t *v = realloc(self->v, (self->n + 1) * sizeof *v);
-    if (!v)
+    td_user_t *u = malloc(sizeof *u);
+    s_entry_t *v = u ? realloc(self->v, (self->n + 1) * sizeof *v) : NULL;
+    if (!v) {
+        free(u);
         return TD_ENOMEM;
+    }
     self->v = v;
     memcpy(v[self->n].digest, digest, TD_SHA256_LEN);
-    v[self->n].user = *user;
+    *u = *user;
+    v[self->n].user = u;
     self->n++;
     return 0;
 }
@@ -86,7 +92,7 @@ const td_user_t *td_auth_entry(const td_auth_t *self, size_t i, const uint8_t **
         return NULL;
     if (digest_out)
         *digest_out = self->v[i].digest;
-    return &self->v[i].user;
+    return self->v[i].user;
 }
 
 td_auth_t *td_auth_new(const char *server_token)
@@ -113,6 +119,8 @@ void td_auth_destroy(td_auth_t **self_p)
     if (!self_p || !*self_p)
         return;
     td_auth_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++)
+        free(self->v[i].user);
     if (self->v)
         memset(self->v, 0, self->n * sizeof *self->v);
     free(self->v);
@@ -176,7 +184,7 @@ const td_user_t *td_auth_check(const td_auth_t *self, const char *token)
         size_t take = (size_t)(diff == 0) & (size_t)(match == 0);
         match |= ((size_t)0 - take) & (i + 1);
     }
-    return match ? &self->v[match - 1].user : NULL;
+    return match ? self->v[match - 1].user : NULL;
 }
 
 int td_auth_header_token(const char *value, char *out, size_t cap)

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "td_acl.h"
+#include "td_comments.h"
 #include "td_contents.h"
 #include "td_kmodel.h"
 #include "td_log.h"
@@ -44,6 +46,7 @@ struct td_pss {
     size_t body_len, body_cap;
     int body_over, body_discard, expect_body;
     const td_user_t *user;
+    int auth_done, auth_limited; /* authenticated once, when the request line arrived */
     char origin[256];
     /* HTTP answer */
     int phase;
@@ -54,8 +57,11 @@ struct td_pss {
     char location[160];
     int cache, preflight, cors;
     td_waiter_t waiter;
-    /* websocket */
+    /* websocket: a kernel client session, a collaboration room peer, or a comment stream */
     td_client_t *client;
+    td_peer_t *peer;
+    char events_fid[TD_UUID_LEN + 1]; /* comment events of this file id, when non-empty */
+    td_pss_t *events_next;
     char kernel_id[TD_ROUTE_ARG_MAX];
     int v1;
     td_oq_t q;
@@ -99,19 +105,26 @@ static td_relay_t *s_relay(struct lws *wsi)
 /* ---- query, headers, auth -------------------------------------------------------------------- */
 
 /* Copies query argument key into out; the decoded fragments go through td_route_query. */
-static int s_query(struct lws *wsi, const char *key, char *out, size_t cap)
+/* The decoded query fragments ("k=v"), copied into store (8 KiB); returns how many (<= 64). */
+static size_t s_frags(struct lws *wsi, char store[8192], const char *frags[64])
 {
-    char store[8192];
-    const char *frags[64];
     size_t n = 0, used = 0;
-    for (int i = 0; n < 64 && used < sizeof store; i++) {
-        int len = lws_hdr_copy_fragment(wsi, store + used, (int)(sizeof store - used),
+    for (int i = 0; n < 64 && used < 8192; i++) {
+        int len = lws_hdr_copy_fragment(wsi, store + used, (int)(8192 - used),
                                         WSI_TOKEN_HTTP_URI_ARGS, i);
         if (len < 0)
             break;
         frags[n++] = store + used;
         used += (size_t)len + 1;
     }
+    return n;
+}
+
+static int s_query(struct lws *wsi, const char *key, char *out, size_t cap)
+{
+    char store[8192];
+    const char *frags[64];
+    size_t n = s_frags(wsi, store, frags);
     return td_route_query(frags, n, key, out, cap);
 }
 
@@ -122,15 +135,72 @@ static void s_header(struct lws *wsi, enum lws_token_indexes tok, char *out, siz
         out[0] = '\0';
 }
 
-static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi)
+/* The caller's identity from ?token= or the Authorization header, or NULL. Failed attempts are
+ * audited and rate limited per remote address: while an address backs off, nothing it sends is
+ * even compared (*limited = 1). */
+static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limited)
 {
-    char tok[1024], hdr[1100];
-    if (s_query(wsi, "token", tok, sizeof tok) == 0 && tok[0])
-        return td_auth_check(r->auth, tok);
-    s_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof hdr);
-    if (td_auth_header_token(hdr, tok, sizeof tok) == 0)
-        return td_auth_check(r->auth, tok);
-    return NULL;
+    char tok[1024], hdr[1100], peer[64] = "";
+    int have = 0;
+    *limited = 0;
+    if (s_query(wsi, "token", tok, sizeof tok) == 0 && tok[0]) {
+        have = 1;
+    } else {
+        s_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof hdr);
+        have = td_auth_header_token(hdr, tok, sizeof tok) == 0;
+    }
+    if (!have)
+        return NULL;
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    int64_t now_ms = td_relay_now(r) / 1000;
+    if (!td_acl_login_allowed(r->acl, peer, now_ms)) {
+        *limited = 1;
+        return NULL;
+    }
+    const td_user_t *u = td_auth_check(r->auth, tok);
+    if (!u) {
+        td_acl_login_failed(r->acl, peer, now_ms);
+        td_acl_audit(r->acl, "", "auth_failed", "", peer);
+    }
+    return u;
+}
+
+static void s_respond_error(td_pss_t *pss, int status, const char *message, const char *reason);
+
+/* The caller's role on path allows action; otherwise answers 403 (404 when the caller may not
+ * even see the path) and returns 0. */
+static int s_allowed(td_pss_t *pss, const char *path, td_acl_action_t action)
+{
+    int nd = 0;
+    td_role_t role = td_acl_role(pss->r->acl, pss->user->username, path ? path : "", &nd);
+    if (td_acl_allows(role, nd, action))
+        return 1;
+    char msg[160];
+    snprintf(msg, sizeof msg, "Your role (%s) does not allow %s here", td_role_name(role),
+             td_acl_action_name(action));
+    if (role == TD_ROLE_NONE)
+        s_respond_error(pss, 404, "Not Found", NULL);
+    else
+        s_respond_error(pss, 403, msg, "forbidden");
+    return 0;
+}
+
+/* Kernels are not files: a kernel may be used by whoever may execute in a session path it serves
+ * (or at the root, for a kernel without sessions). */
+static int s_kernel_allowed(td_relay_t *r, const td_user_t *user, const char *kernel_id)
+{
+    int any = 0;
+    for (size_t i = 0; i < td_sessions_count(r->sessions); i++) {
+        td_session_t *se = td_sessions_at(r->sessions, i);
+        if (strcmp(se->kernel_id, kernel_id) != 0)
+            continue;
+        any = 1;
+        int nd = 0;
+        if (td_acl_allows(td_acl_role(r->acl, user->username, se->path, &nd), nd, TD_ACL_EXECUTE))
+            return 1;
+    }
+    int nd = 0;
+    return !any && td_acl_allows(td_acl_role(r->acl, user->username, "", &nd), nd, TD_ACL_EXECUTE);
 }
 
 /* 1 when allow_origin ("*" or one exact origin) admits origin for CORS. */
@@ -166,6 +236,8 @@ static void s_http_reset(td_pss_t *pss)
     pss->resp = NULL;
     pss->body_len = pss->body_cap = pss->resp_len = 0;
     pss->body_over = pss->body_discard = pss->expect_body = 0;
+    pss->auth_done = pss->auth_limited = 0;
+    pss->user = NULL;
     pss->phase = P_IDLE;
     pss->location[0] = '\0';
     pss->cache = pss->preflight = pss->cors = 0;
@@ -299,7 +371,14 @@ static void s_cwd_for(td_relay_t *r, const char *path, int is_file, char *out, s
 static void s_kernel_done(td_waiter_t *w, td_kernel_t *k, int status)
 {
     td_pss_t *pss = (td_pss_t *)((char *)w - offsetof(td_pss_t, waiter));
-    if (pss->route.id == TD_ROUTE_KERNEL) { /* DELETE */
+    json_t *result = w->result;
+    w->result = NULL;
+    if (pss->route.id == TD_ROUTE_KERNEL_EXECUTE) {
+        if (result)
+            s_respond_json(pss, 200, result);
+        else
+            s_respond_error(pss, 500, "The execution did not finish", "the kernel or room went away");
+    } else if (pss->route.id == TD_ROUTE_KERNEL) { /* DELETE */
         s_respond(pss, 204, NULL, NULL, 0);
     } else if (status == 0) {
         s_respond_json(pss, 200, td_kernel_model(k));
@@ -312,6 +391,7 @@ static void s_defer(td_pss_t *pss)
 {
     pss->phase = P_WAITING;
     pss->waiter.fn = s_kernel_done;
+    pss->waiter.result = NULL;
     lws_set_timeout(pss->wsi, NO_PENDING_TIMEOUT, 0);
 }
 
@@ -406,6 +486,18 @@ static void s_h_kernel(td_pss_t *pss)
             td_kernel_shutdown(k, &pss->waiter);
         }
         break;
+    case TD_ROUTE_KERNEL_EXECUTE: {
+        int bad;
+        json_t *body = s_parse_body(pss, &bad), *err = NULL;
+        s_defer(pss);
+        int st = td_rooms_execute(pss->r, k, pss->user, body, &pss->waiter, &err);
+        json_decref(body);
+        if (st) {
+            td_waiter_unlink(&pss->waiter);
+            s_respond_json(pss, st, err);
+        }
+        break;
+    }
     case TD_ROUTE_KERNEL_INTERRUPT:
         if (td_kernel_interrupt(k) == 0)
             s_respond(pss, 204, NULL, NULL, 0);
@@ -444,6 +536,8 @@ static void s_h_sessions(td_pss_t *pss)
         s_respond_error(pss, 400, "Invalid JSON in request body", NULL);
     } else if (!path) {
         s_respond_error(pss, 400, "Missing field in JSON data: path", NULL);
+    } else if (!s_allowed(pss, path, TD_ACL_EXECUTE)) {
+        /* answered */
     } else if (!type) {
         s_respond_error(pss, 400, "Missing field in JSON data: type", NULL);
     } else if (kern && !json_is_object(kern) && !json_is_null(kern)) {
@@ -643,7 +737,14 @@ static int s_method_ok(td_route_id_t id, int m)
         return m == LWSHUMETH_GET || m == LWSHUMETH_DELETE;
     case TD_ROUTE_KERNEL_INTERRUPT:
     case TD_ROUTE_KERNEL_RESTART:
+    case TD_ROUTE_KERNEL_EXECUTE:
         return m == LWSHUMETH_POST;
+    case TD_ROUTE_COLLAB_SESSION:
+        return m == LWSHUMETH_PUT;
+    case TD_ROUTE_ADMIN:
+    case TD_ROUTE_COMMENTS:
+    case TD_ROUTE_NOTIFICATIONS:
+        return 1; /* their handlers answer 405 */
     case TD_ROUTE_SESSION:
         return m == LWSHUMETH_GET || m == LWSHUMETH_PATCH || m == LWSHUMETH_DELETE;
     case TD_ROUTE_CONTENTS:
@@ -660,14 +761,10 @@ static int s_method_ok(td_route_id_t id, int m)
  * process lifetime. */
 static void s_h_contents(td_pss_t *pss)
 {
-    static td_contents_t *contents;
+    td_contents_t *contents = pss->r->contents;
     static const char *const methods[] = {
         [LWSHUMETH_GET] = "GET",     [LWSHUMETH_POST] = "POST",   [LWSHUMETH_PUT] = "PUT",
         [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE"};
-    if (!contents && !(contents = td_contents_new(pss->r->root))) {
-        s_respond_error(pss, 500, "Cannot open the contents root", NULL);
-        return;
-    }
     char v[4][64];
     const char *keys[4] = {"type", "format", "content", "hash"}, *vals[4];
     for (int i = 0; i < 4; i++) {
@@ -675,10 +772,59 @@ static void s_h_contents(td_pss_t *pss)
         vals[i] = rc == 0 ? v[i] : rc == TD_E2BIG ? "(too long)" : NULL;
     }
     td_contents_query_t q = {vals[0], vals[1], vals[2], vals[3]};
+    char path[TD_ROUTE_PATH_MAX];
+    if (td_contents_path_norm(pss->route.cpath, path, sizeof path) != 0)
+        path[0] = '\0'; /* td_contents answers the bad path */
+    td_acl_action_t need = TD_ACL_READ;
+    if (pss->method == LWSHUMETH_PATCH)
+        need = TD_ACL_RENAME;
+    else if (pss->method == LWSHUMETH_DELETE && pss->route.id == TD_ROUTE_CONTENTS)
+        need = TD_ACL_DELETE;
+    else if (pss->method != LWSHUMETH_GET)
+        need = TD_ACL_SAVE;
+    if (!s_allowed(pss, path, need))
+        return;
+    if (pss->method == LWSHUMETH_PATCH) {
+        /* A rename also writes at the destination. */
+        json_t *b = json_loadb(pss->body ? pss->body : "", pss->body_len, 0, NULL);
+        const char *to = json_string_value(json_object_get(b, "path"));
+        char dst[TD_ROUTE_PATH_MAX];
+        int ok = !to || td_contents_path_norm(to, dst, sizeof dst) != 0 ||
+                 s_allowed(pss, dst, TD_ACL_SAVE);
+        json_decref(b);
+        if (!ok)
+            return;
+    }
     const char *m = pss->method >= 0 && pss->method < (int)(sizeof methods / sizeof methods[0]) &&
                             methods[pss->method] ? methods[pss->method] : "OTHER";
     td_contents_reply_t rep;
     td_contents_handle(contents, m, &pss->route, &q, pss->body, pss->body_len, &rep);
+    if (pss->method == LWSHUMETH_GET && rep.status == 200 && pss->route.id == TD_ROUTE_CONTENTS &&
+        !json_is_null(json_object_get(rep.body, "content")) &&
+        !json_is_array(json_object_get(rep.body, "content"))) {
+        /* The file's content leaves the server: a download (refused with no-download). */
+        int nd = 0;
+        td_acl_role(pss->r->acl, pss->user->username, path, &nd);
+        if (nd) {
+            json_decref(rep.body);
+            td_acl_audit(pss->r->acl, pss->user->username, "denied", path, "download");
+            s_respond_error(pss, 403, "Downloads are not allowed for you here", "no-download");
+            return;
+        }
+        td_acl_audit(pss->r->acl, pss->user->username, "download", path, "");
+    } else if (pss->method != LWSHUMETH_GET && rep.status < 300) {
+        td_acl_audit(pss->r->acl, pss->user->username,
+                     pss->method == LWSHUMETH_PATCH ? "rename" :
+                     pss->method == LWSHUMETH_DELETE ? "delete" : "save", path, "");
+    }
+    if (pss->method == LWSHUMETH_PATCH && rep.status == 200 && pss->route.id == TD_ROUTE_CONTENTS) {
+        /* A rename: file ids (and open rooms) follow the file. */
+        char from[TD_ROUTE_PATH_MAX], to[TD_ROUTE_PATH_MAX];
+        const char *np = json_string_value(json_object_get(rep.body, "path"));
+        if (np && td_contents_path_norm(pss->route.cpath, from, sizeof from) == 0 &&
+            td_contents_path_norm(np, to, sizeof to) == 0)
+            td_rooms_renamed(pss->r, from, to);
+    }
     size_t loclen = strlen(rep.location);
     if (loclen < sizeof pss->location) /* a longer Location is left out (no client needs it) */
         memcpy(pss->location, rep.location, loclen + 1);
@@ -686,6 +832,219 @@ static void s_h_contents(td_pss_t *pss)
         s_respond_json(pss, rep.status, rep.body);
     else
         s_respond(pss, rep.status, NULL, NULL, 0);
+}
+
+/* /api/admin/grants (GET ?path, POST {path, username, role, no_download}, DELETE ?path&username)
+ * for owners of the path, and /api/admin/audit (GET ?since&user&action&limit) for owners of the
+ * root. */
+static void s_h_admin(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    td_acl_t *acl = r->acl;
+    const char *me = pss->user->username;
+    char q[TD_ROUTE_PATH_MAX], path[TD_ROUTE_PATH_MAX] = "", user[128] = "", a1[64], a2[64];
+    if (s_query(pss->wsi, "path", q, sizeof q) == 0 && td_contents_path_norm(q, path, sizeof path) != 0) {
+        s_respond_error(pss, 400, "Invalid path", NULL);
+        return;
+    }
+    s_query(pss->wsi, "username", user, sizeof user);
+    if (strcmp(pss->route.cpath, "/audit") == 0 && pss->method == LWSHUMETH_GET) {
+        if (!td_acl_can_grant(acl, me, "")) {
+            s_respond_error(pss, 403, "Only owners of the root can read the audit log", "forbidden");
+            return;
+        }
+        char lim[16];
+        int have_since = s_query(pss->wsi, "since", a1, sizeof a1) == 0;
+        int have_action = s_query(pss->wsi, "action", a2, sizeof a2) == 0;
+        int limit = s_query(pss->wsi, "limit", lim, sizeof lim) == 0 ? atoi(lim) : 100;
+        json_t *rows = td_acl_audit_query(acl, have_since ? a1 : NULL, user[0] ? user : NULL,
+                                          have_action ? a2 : NULL, limit);
+        s_respond_json(pss, rows ? 200 : 500, rows ? json_pack("{s:o}", "entries", rows) : NULL);
+        return;
+    }
+    if (strcmp(pss->route.cpath, "/grants") != 0) {
+        s_respond_error(pss, 404, "Not Found", NULL);
+        return;
+    }
+    int bad = 0;
+    json_t *body = pss->method == LWSHUMETH_POST ? s_parse_body(pss, &bad) : NULL;
+    if (pss->method == LWSHUMETH_POST) {
+        const char *p = json_string_value(json_object_get(body, "path"));
+        const char *u = json_string_value(json_object_get(body, "username"));
+        if (!p || !u || td_contents_path_norm(p, path, sizeof path) != 0) {
+            json_decref(body);
+            s_respond_error(pss, 400, "Expected {path, username, role, no_download?}", NULL);
+            return;
+        }
+        snprintf(user, sizeof user, "%s", u);
+    }
+    if (!td_acl_can_grant(acl, me, path)) {
+        json_decref(body);
+        s_respond_error(pss, 403, "Only owners manage grants", "forbidden");
+        return;
+    }
+    int rc = 0;
+    if (pss->method == LWSHUMETH_GET) {
+        json_t *g = td_acl_grants_json(acl, path[0] ? path : NULL);
+        s_respond_json(pss, g ? 200 : 500, g ? json_pack("{s:o}", "grants", g) : NULL);
+        return;
+    } else if (pss->method == LWSHUMETH_POST) {
+        td_role_t role = td_role_parse(json_string_value(json_object_get(body, "role")));
+        rc = role == TD_ROLE_NONE ? TD_EINVAL
+                                  : td_acl_grant(acl, path, user, role,
+                                                 json_is_true(json_object_get(body, "no_download")), me);
+        if (rc == 0)
+            td_acl_audit(acl, me, "grant", path, user);
+    } else if (pss->method == LWSHUMETH_DELETE) {
+        rc = td_acl_revoke(acl, path, user);
+        if (rc == 0)
+            td_acl_audit(acl, me, "revoke", path, user);
+    } else {
+        json_decref(body);
+        s_respond_error(pss, 405, "Method Not Allowed", NULL);
+        return;
+    }
+    json_decref(body);
+    if (rc == 0)
+        s_respond(pss, 204, NULL, NULL, 0);
+    else
+        s_respond_error(pss, rc == TD_ENOENT ? 404 : rc == TD_EINVAL ? 400 : 500,
+                        rc == TD_ENOENT ? "No such user or grant" :
+                        rc == TD_EINVAL ? "Invalid role or path" : "The store failed", NULL);
+}
+
+/* ---- comments ---------------------------------------------------------------------------------- */
+
+/* The file id of an API path that names an existing file (created on first use). 0, or an HTTP
+ * status (400 bad path, 404 no such file) with the answer already sent. */
+static int s_file_for(td_pss_t *pss, const char *api_path, char *norm, char *fid)
+{
+    td_relay_t *r = pss->r;
+    if (td_contents_path_norm(api_path, norm, TD_ROUTE_PATH_MAX) != 0) {
+        s_respond_error(pss, 400, "Invalid path", NULL);
+        return 400;
+    }
+    if (td_store_file_id(r->store, norm, fid, TD_UUID_LEN + 1) == 0)
+        return 0;
+    json_t *m = NULL;
+    td_contents_query_t q = {NULL, NULL, "0", "0"};
+    int st = td_contents_get(r->contents, norm, &q, &m);
+    json_decref(m);
+    if (st != 200) {
+        s_respond_error(pss, 404, "No such file", NULL);
+        return 404;
+    }
+    td_stamp_uuid(&r->env, fid);
+    if (td_store_file_add(r->store, norm, fid) != 0) {
+        s_respond_error(pss, 500, "The store failed", NULL);
+        return 500;
+    }
+    return 0;
+}
+
+static const char *s_method_name(int m)
+{
+    return m == LWSHUMETH_GET ? "GET" : m == LWSHUMETH_POST ? "POST" : m == LWSHUMETH_PUT ? "PUT" :
+           m == LWSHUMETH_PATCH ? "PATCH" : m == LWSHUMETH_DELETE ? "DELETE" : "OTHER";
+}
+
+/* /api/comments[/...]: the notebook comes from ?path= or the body's "path"; thread URLs name none
+ * (td_comments finds the file and asks s_comment_role). */
+static void s_h_comments(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    char store[8192], q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX] = "", fid[TD_UUID_LEN + 1];
+    const char *frags[64];
+    size_t nq = s_frags(pss->wsi, store, frags);
+    const char *path = NULL;
+    json_t *body = NULL;
+    if (td_route_query(frags, nq, "path", q, sizeof q) == 0) {
+        path = q;
+    } else if (pss->body_len) {
+        body = json_loadb(pss->body, pss->body_len, 0, NULL);
+        path = json_string_value(json_object_get(body, "path"));
+    }
+    int nd = 0;
+    td_role_t role = TD_ROLE_NONE;
+    if (path) {
+        if (s_file_for(pss, path, norm, fid) != 0) {
+            json_decref(body);
+            return;
+        }
+        role = td_acl_role(r->acl, pss->user->username, norm, &nd);
+    }
+    json_decref(body);
+    td_comments_req_t req = {s_method_name(pss->method), pss->route.cpath, frags, nq, pss->body,
+                             pss->body_len, pss->user->username, path ? fid : NULL,
+                             path ? norm : NULL, role, nd};
+    json_t *out = NULL;
+    int st = td_comments_handle(r->comments, &req, &out);
+    if (out)
+        s_respond_json(pss, st, out);
+    else
+        s_respond(pss, st, NULL, NULL, 0);
+}
+
+static void s_h_notifications(td_pss_t *pss)
+{
+    char store[8192];
+    const char *frags[64];
+    size_t nq = s_frags(pss->wsi, store, frags);
+    json_t *out = NULL;
+    int st = td_comments_notifications(pss->r->comments, s_method_name(pss->method),
+                                       pss->route.cpath, pss->user->username, frags, nq,
+                                       pss->body, pss->body_len, &out);
+    if (out)
+        s_respond_json(pss, st, out);
+    else
+        s_respond(pss, st, NULL, NULL, 0);
+}
+
+static td_role_t s_comment_role(void *arg, const char *username, const char *file_id,
+                                char *path_out, size_t cap)
+{
+    td_relay_t *r = arg;
+    if (td_store_file_path(r->store, file_id, path_out, cap) != 0) {
+        if (cap)
+            path_out[0] = '\0';
+        return TD_ROLE_NONE;
+    }
+    return td_acl_role(r->acl, username, path_out, NULL);
+}
+
+static td_pss_t *s_event_subs; /* comment-stream websockets, linked through events_next */
+
+static void s_comment_event(void *arg, const char *file_id, const json_t *event)
+{
+    (void)arg;
+    char *text = json_dumps(event, JSON_COMPACT);
+    size_t n = text ? strlen(text) : 0;
+    uint8_t *mem = text ? malloc(LWS_PRE + n) : NULL;
+    td_obuf_t *b = NULL;
+    if (mem) {
+        memcpy(mem + LWS_PRE, text, n);
+        b = td_obuf_new(mem, n, 0);
+    }
+    free(text);
+    for (td_pss_t *p = s_event_subs; b && p; p = p->events_next)
+        if (strcmp(p->events_fid, file_id) == 0)
+            td_ws_enqueue(p, b);
+    td_obuf_unref(&b);
+}
+
+static void s_events_unsubscribe(td_pss_t *pss)
+{
+    for (td_pss_t **pp = &s_event_subs; *pp; pp = &(*pp)->events_next)
+        if (*pp == pss) {
+            *pp = pss->events_next;
+            break;
+        }
+    pss->events_fid[0] = '\0';
+}
+
+void td_http_comment_hooks(td_relay_t *r)
+{
+    td_comments_set_hooks(r->comments, s_comment_role, td_rooms_has_cell, s_comment_event, r);
 }
 
 /* Answers one request; the body (if any) has arrived. */
@@ -711,11 +1070,16 @@ static void s_handle(td_pss_t *pss)
         s_respond_json(pss, 200, json_pack("{s:s, s:s}", "version", "2.14.2", "tandem", TD_VERSION));
         return;
     }
-    pss->user = s_authenticate(r, wsi);
+    int limited = pss->auth_limited;
+    if (!pss->auth_done)
+        pss->user = s_authenticate(r, wsi, &limited);
     if (!pss->user) {
-        TD_LOG(TD_LOG_INFO, "relay.http", "%s: unauthenticated request refused",
-               td_route_name(pss->route.id));
-        s_respond_error(pss, 403, "Forbidden", NULL);
+        TD_LOG(TD_LOG_INFO, "relay.http", "%s: unauthenticated request refused%s",
+               td_route_name(pss->route.id), limited ? " (rate limited)" : "");
+        if (limited)
+            s_respond_error(pss, 429, "Too many failed logins; try again later", NULL);
+        else
+            s_respond_error(pss, 403, "Forbidden", NULL);
         return;
     }
     /* A token-authenticated request gets its Origin echoed, unless allow_origin narrows it. */
@@ -765,16 +1129,45 @@ static void s_handle(td_pss_t *pss)
         s_h_kspec_file(pss);
         break;
     case TD_ROUTE_KERNELS:
-        s_h_kernels(pss);
+        if (pss->method == LWSHUMETH_GET || s_allowed(pss, "", TD_ACL_EXECUTE))
+            s_h_kernels(pss);
         break;
     case TD_ROUTE_KERNEL:
     case TD_ROUTE_KERNEL_INTERRUPT:
     case TD_ROUTE_KERNEL_RESTART:
-        s_h_kernel(pss);
+    case TD_ROUTE_KERNEL_EXECUTE:
+        if (pss->method != LWSHUMETH_GET && !s_kernel_allowed(r, pss->user, pss->route.arg))
+            s_respond_error(pss, 403, "Your role does not allow executing code", "forbidden");
+        else
+            s_h_kernel(pss);
         break;
     case TD_ROUTE_KERNEL_CHANNELS:
+    case TD_ROUTE_COLLAB_ROOM:
         s_respond_error(pss, 400, "WebSocket upgrade required", NULL);
         break;
+    case TD_ROUTE_PRESENCE: {
+        char q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX];
+        int has = s_query(wsi, "path", q, sizeof q) == 0;
+        if (has && td_contents_path_norm(q, norm, sizeof norm) != 0) {
+            s_respond_error(pss, 400, "Invalid path", NULL);
+            break;
+        }
+        if (!has || s_allowed(pss, norm, TD_ACL_READ))
+            s_respond_json(pss, 200, td_rooms_presence(r, has ? norm : NULL));
+        break;
+    }
+    case TD_ROUTE_COLLAB_SESSION: {
+        char norm[TD_ROUTE_PATH_MAX];
+        if (td_contents_path_norm(pss->route.cpath, norm, sizeof norm) == 0 &&
+            !s_allowed(pss, norm, TD_ACL_READ))
+            break;
+        int bad;
+        json_t *body = s_parse_body(pss, &bad), *ans = NULL;
+        int st = td_rooms_session(r, pss->route.cpath, body, &ans);
+        json_decref(body);
+        s_respond_json(pss, st, ans);
+        break;
+    }
     case TD_ROUTE_SESSIONS:
         s_h_sessions(pss);
         break;
@@ -786,6 +1179,18 @@ static void s_handle(td_pss_t *pss)
     case TD_ROUTE_CONTENTS_CP:
     case TD_ROUTE_CONTENTS_TRUST:
         s_h_contents(pss);
+        break;
+    case TD_ROUTE_ADMIN:
+        s_h_admin(pss);
+        break;
+    case TD_ROUTE_COMMENTS:
+        s_h_comments(pss);
+        break;
+    case TD_ROUTE_NOTIFICATIONS:
+        s_h_notifications(pss);
+        break;
+    case TD_ROUTE_COMMENT_EVENTS:
+        s_respond_error(pss, 400, "WebSocket upgrade required", NULL);
         break;
     default:
         s_respond_error(pss, 404, "Not Found", NULL);
@@ -816,15 +1221,36 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
     td_route_t route;
     s_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
     td_route_match(path, &route);
-    if (route.id != TD_ROUTE_KERNEL_CHANNELS)
+    if (route.id != TD_ROUTE_KERNEL_CHANNELS && route.id != TD_ROUTE_COLLAB_ROOM &&
+        route.id != TD_ROUTE_COMMENT_EVENTS)
         return s_reject_upgrade(wsi, 404, "Not Found");
-    if (!s_authenticate(r, wsi)) {
+    int limited;
+    const td_user_t *user = s_authenticate(r, wsi, &limited);
+    if (!user) {
         TD_LOG(TD_LOG_INFO, "relay.ws", "unauthenticated websocket refused");
-        return s_reject_upgrade(wsi, 403, "Forbidden");
+        return s_reject_upgrade(wsi, limited ? 429 : 403, limited ? "Too many failed logins" : "Forbidden");
+    }
+    if (route.id == TD_ROUTE_COMMENT_EVENTS) {
+        /* The stream of one notebook's comment events, for readers of that notebook. */
+        char q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX], fid[TD_UUID_LEN + 1];
+        int nd = 0;
+        if (s_query(wsi, "path", q, sizeof q) != 0 || td_contents_path_norm(q, norm, sizeof norm) != 0)
+            return s_reject_upgrade(wsi, 400, "Expected ?path=NOTEBOOK");
+        if (!td_acl_allows(td_acl_role(r->acl, user->username, norm, &nd), nd, TD_ACL_READ))
+            return s_reject_upgrade(wsi, 404, "Not Found");
+        if (td_store_file_id(r->store, norm, fid, sizeof fid) != 0) {
+            td_stamp_uuid(&r->env, fid);
+            if (td_store_file_add(r->store, norm, fid) != 0)
+                return s_reject_upgrade(wsi, 500, "The store failed");
+        }
+    }
+    if (route.id == TD_ROUTE_KERNEL_CHANNELS && !s_kernel_allowed(r, user, route.arg)) {
+        td_acl_audit(r->acl, user->username, "denied", "", "kernel websocket");
+        return s_reject_upgrade(wsi, 403, "Your role does not allow executing code");
     }
     if (!s_origin_ok(wsi, r->allow_origin))
         return s_reject_upgrade(wsi, 403, "Cross origin websocket refused");
-    if (!td_kernel_find(r, route.arg)) {
+    if (route.id == TD_ROUTE_KERNEL_CHANNELS && !td_kernel_find(r, route.arg)) {
         char msg[400];
         snprintf(msg, sizeof msg, "Kernel does not exist: %s", route.arg);
         return s_reject_upgrade(wsi, 404, msg);
@@ -868,8 +1294,9 @@ void td_ws_close(td_pss_t *ws, int code, const char *reason)
     td_client_t *c = ws->client;
     ws->client = NULL;
     td_client_detach(c, ws);
-    TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: closing websocket (%d %s)", ws->kernel_id, code,
-           reason);
+    /* A room peer stays in its room (receiving nothing) until the socket is gone: rooms walk
+     * their peer lists while sending, and a send may close a slow peer. */
+    TD_LOG(TD_LOG_INFO, "relay.ws", "%s: closing websocket (%d %s)", ws->kernel_id, code, reason);
     /* The close starts from LWS_CALLBACK_TIMER: lws counts -1 from WRITEABLE as a failed write
      * and would drop the close frame, while -1 from the timer closes politely with our reason. A
      * peer that never reads cannot take the frame: the timeout kills it after 10 s. */
@@ -879,6 +1306,11 @@ void td_ws_close(td_pss_t *ws, int code, const char *reason)
 
 static int s_ws_dispatch(td_pss_t *pss, const uint8_t *data, size_t len, int binary,
                          int *code, char *reason, size_t cap);
+
+void td_ws_drop_peer(td_pss_t *ws)
+{
+    td_peer_leave(&ws->peer);
+}
 
 void td_ws_resume_rx(td_pss_t *ws)
 {
@@ -896,8 +1328,9 @@ void td_ws_resume_rx(td_pss_t *ws)
 
 static int s_ws_fail(struct lws *wsi, td_pss_t *pss, int code, const char *reason)
 {
-    TD_LOG(TD_LOG_WARN, "relay.ws", "kernel %s: closing websocket (%d %s)", pss->kernel_id, code,
+    TD_LOG(TD_LOG_WARN, "relay.ws", "%s: closing websocket (%d %s)", pss->kernel_id, code,
            reason);
+    td_peer_leave(&pss->peer);
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
     return -1;
 }
@@ -914,6 +1347,27 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
     s_header(wsi, WSI_TOKEN_GET_URI, path, sizeof path);
     td_route_match(path, &route);
     snprintf(pss->kernel_id, sizeof pss->kernel_id, "%s", route.arg);
+    if (route.id == TD_ROUTE_COMMENT_EVENTS) {
+        char q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX];
+        if (s_query(wsi, "path", q, sizeof q) != 0 || td_contents_path_norm(q, norm, sizeof norm) != 0 ||
+            td_store_file_id(r->store, norm, pss->events_fid, sizeof pss->events_fid) != 0)
+            return s_ws_fail(wsi, pss, 1011, "no such file");
+        snprintf(pss->kernel_id, sizeof pss->kernel_id, "comments:%.200s", norm);
+        pss->events_next = s_event_subs;
+        s_event_subs = pss;
+        return 0;
+    }
+    if (route.id == TD_ROUTE_COLLAB_ROOM) {
+        int code = 1011;
+        char reason[124];
+        if (s_query(wsi, "sessionId", sid, sizeof sid) != 0)
+            sid[0] = '\0';
+        int limited;
+        const td_user_t *user = s_authenticate(r, wsi, &limited);
+        pss->peer = user ? td_room_join(r, route.arg, sid, user, pss, &code, reason, sizeof reason)
+                         : NULL;
+        return pss->peer ? 0 : s_ws_fail(wsi, pss, code, user ? reason : "unauthenticated");
+    }
     td_kernel_t *k = td_kernel_find(r, route.arg);
     if (!k)
         return s_ws_fail(wsi, pss, 1011, "kernel does not exist");
@@ -933,8 +1387,8 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
 
 static int s_ws_receive(td_relay_t *r, struct lws *wsi, td_pss_t *pss, const uint8_t *in, size_t len)
 {
-    if (pss->closing)
-        return 0;
+    if (pss->closing || pss->events_fid[0])
+        return 0; /* a comment stream only sends */
     if (lws_is_first_fragment(wsi)) {
         pss->rx_len = 0;
         pss->rx_binary = lws_frame_is_binary(wsi);
@@ -959,7 +1413,10 @@ static int s_ws_receive(td_relay_t *r, struct lws *wsi, td_pss_t *pss, const uin
     int code = 0;
     char reason[124];
     int rc = 0;
-    if (pss->client && !td_client_live(pss->client)) {
+    if (pss->peer) {
+        rc = td_peer_receive(pss->peer, pss->rx, pss->rx_len, pss->rx_binary, &code, reason,
+                             sizeof reason);
+    } else if (pss->client && !td_client_live(pss->client)) {
         /* The kernel is not live yet: hold the message, bounded, and send it when it is. */
         if (pss->held_n >= S_HELD_MAX_MSGS || pss->held_bytes + pss->rx_len > S_HELD_MAX_BYTES)
             return s_ws_fail(wsi, pss, 1008, "tandem-relay: too many messages before the kernel was ready");
@@ -1041,11 +1498,14 @@ static void s_ws_closed(td_pss_t *pss)
     td_client_t *c = pss->client;
     pss->client = NULL;
     td_client_detach(c, pss);
+    td_peer_leave(&pss->peer);
+    if (pss->events_fid[0])
+        s_events_unsubscribe(pss);
     td_oq_clear(&pss->q);
     s_held_clear(pss);
     free(pss->rx);
     pss->rx = NULL;
-    TD_LOG(TD_LOG_INFO, "relay.ws", "kernel %s: websocket closed", pss->kernel_id);
+    TD_LOG(TD_LOG_INFO, "relay.ws", "%s: websocket closed", pss->kernel_id);
 }
 
 /* ---- the callback ---------------------------------------------------------------------------- */
@@ -1077,8 +1537,11 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                            ((pss->method == LWSHUMETH_PUT || pss->method == LWSHUMETH_PATCH) && n > 0);
         if (!pss->expect_body)
             s_handle(pss);
-        else if (!s_authenticate(r, wsi))
-            pss->body_discard = 1; /* s_handle answers 403; buffer nothing for a stranger */
+        else {
+            pss->user = s_authenticate(r, wsi, &pss->auth_limited);
+            pss->auth_done = 1;
+            pss->body_discard = !pss->user;
+        } /* s_handle answers 403; buffer nothing for a stranger */
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY:

@@ -72,6 +72,16 @@ struct s_rate_ent {
     size_t bytes;
 };
 
+/* A server-side execution (td_kernel_execute): over when both its reply and its idle were seen. */
+struct td_kexec {
+    td_kexec_t *next;
+    char msg_id[TD_UUID_LEN + 1];
+    td_kexec_fn *fn;
+    void *arg;
+    int got_reply, got_idle;
+    char *code; /* not sent yet: the kernel's IOPub is not known to flow (its idle would be lost) */
+};
+
 struct td_kernel {
     td_kernel_t *next;
     td_relay_t *r;
@@ -105,6 +115,7 @@ struct td_kernel {
     int connections;
     td_client_t *clients;
     td_waiter_t *restart_waiters, *shutdown_waiters;
+    td_kexec_t *execs;             /* server-side executions in flight */
     int autorestarts;
     int handles;
     int freeing;
@@ -553,6 +564,8 @@ static void s_broadcast_status(td_kernel_t *k, const char *state)
 
 /* ---- liveness -------------------------------------------------------------------------------- */
 
+static void s_kexec_flush(td_kernel_t *k);
+
 static void s_check_live(td_kernel_t *k)
 {
     /* While a restart waits for the old process to exit, nothing it says counts. */
@@ -574,6 +587,7 @@ static void s_check_live(td_kernel_t *k)
     for (td_client_t *c = k->clients; c; c = c->next)
         if (c->ws && !c->closing)
             td_ws_resume_rx(c->ws);
+    s_kexec_flush(k);
     td_waiters_fire(&k->restart_waiters, k, 0);
 }
 
@@ -591,12 +605,145 @@ static void s_on_nudge(uv_timer_t *t)
     s_send_own(k, k->shell, "kernel_info_request", NULL);
 }
 
+/* ---- server-side executions ----------------------------------------------------------------- */
+
+static void s_kexec_unlink(td_kernel_t *k, td_kexec_t *x)
+{
+    for (td_kexec_t **pp = &k->execs; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            return;
+        }
+}
+
+/* Routes a message to the execution it answers, if any (part: header, parent, metadata,
+ * content). Ends the execution once its reply and its idle have both been seen. */
+static void s_kexec_route(td_kernel_t *k, const char *msg_type, const td_bytes_t part[4])
+{
+    if (!k->execs)
+        return;
+    json_t *parent = json_loadb((const char *)part[1].data, part[1].len, 0, NULL);
+    const char *pid = json_string_value(json_object_get(parent, "msg_id"));
+    td_kexec_t *x = k->execs;
+    while (x && (!pid || strcmp(x->msg_id, pid) != 0))
+        x = x->next;
+    json_decref(parent);
+    if (!x)
+        return;
+    json_t *content = json_loadb((const char *)part[3].data, part[3].len, 0, NULL);
+    if (strcmp(msg_type, "status") == 0) {
+        const char *st = json_string_value(json_object_get(content, "execution_state"));
+        x->got_idle |= st && strcmp(st, "idle") == 0;
+    } else if (json_is_object(content)) {
+        x->got_reply |= strcmp(msg_type, "execute_reply") == 0;
+        x->fn(x->arg, msg_type, content);
+    }
+    json_decref(content);
+    if (x->got_reply && x->got_idle) {
+        s_kexec_unlink(k, x);
+        x->fn(x->arg, NULL, NULL);
+        free(x);
+    }
+}
+
+/* The process went away: every execution in flight ends without a reply. */
+static void s_kexec_abort_all(td_kernel_t *k)
+{
+    td_kexec_t *x;
+    while ((x = k->execs) != NULL) {
+        k->execs = x->next;
+        x->fn(x->arg, NULL, NULL);
+        free(x->code);
+        free(x);
+    }
+}
+
+/* Sends x's execute_request. 0 or TD_E*. */
+static int s_kexec_send(td_kernel_t *k, td_kexec_t *x, const char *code)
+{
+    td_msg_t *m = td_msg_new(&k->r->env, k->session, "tandem-relay", "execute_request", NULL);
+    if (!m)
+        return TD_ENOMEM;
+    td_msg_set_content_new(m, json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent",
+                                        0, "store_history", 1, "user_expressions", "allow_stdin",
+                                        0, "stop_on_error", 1));
+    snprintf(x->msg_id, sizeof x->msg_id, "%s", td_msg_id(m));
+    td_frames_t f;
+    memset(&f, 0, sizeof f);
+    int rc = td_wire_encode(m, k->key, &f);
+    td_msg_destroy(&m);
+    for (size_t i = 0; rc == 0 && i < f.n; i++)
+        if (zmq_send(k->shell, f.data[i], f.len[i], ZMQ_DONTWAIT | (i + 1 < f.n ? ZMQ_SNDMORE : 0)) < 0)
+            rc = TD_EAGAIN;
+    td_frames_fini(&f);
+    return rc;
+}
+
+/* The kernel became live: send the executions that waited for it. */
+static void s_kexec_flush(td_kernel_t *k)
+{
+    td_kexec_t *next;
+    for (td_kexec_t *x = k->execs; x; x = next) {
+        next = x->next;
+        if (!x->code)
+            continue;
+        int rc = s_kexec_send(k, x, x->code);
+        free(x->code);
+        x->code = NULL;
+        if (rc != 0) {
+            s_kexec_unlink(k, x);
+            x->fn(x->arg, NULL, NULL);
+            free(x);
+        }
+    }
+}
+
+int td_kernel_execute(td_kernel_t *k, const char *code, td_kexec_fn *fn, void *arg,
+                      td_kexec_t **out)
+{
+    if (!k->shell || !k->pid || k->state == K_STOPPING || k->state == K_DEAD)
+        return TD_ESTATE;
+    td_kexec_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return TD_ENOMEM;
+    int rc = 0;
+    if (k->live)
+        rc = s_kexec_send(k, x, code);
+    else if (!(x->code = strdup(code)))
+        rc = TD_ENOMEM;
+    if (rc != 0) {
+        free(x);
+        return rc;
+    }
+    x->fn = fn;
+    x->arg = arg;
+    x->next = k->execs;
+    k->execs = x;
+    *out = x;
+    return 0;
+}
+
+void td_kexec_cancel(td_kernel_t *k, td_kexec_t **x_p)
+{
+    if (!x_p || !*x_p)
+        return;
+    for (td_kexec_t *x = k ? k->execs : NULL; x; x = x->next)
+        if (x == *x_p) {
+            s_kexec_unlink(k, x);
+            free(x->code);
+            free(x);
+            break;
+        }
+    *x_p = NULL;
+}
+
 /* ---- draining sockets ------------------------------------------------------------------------ */
 
 static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
 {
     td_relay_t *r = k->r;
     k->got_iopub = 1;
+    s_kexec_route(k, km->msg_type, km->part);
     if (strcmp(km->msg_type, "status") == 0) {
         json_t *content = json_loadb((const char *)km->part[3].data, km->part[3].len, 0, NULL);
         json_t *parent = json_loadb((const char *)km->part[1].data, km->part[1].len, 0, NULL);
@@ -649,6 +796,8 @@ static void s_drain_kernel(td_kernel_t *k, int which)
         } else if (which == 1 && strcmp(km->msg_type, "kernel_info_reply") == 0) {
             k->got_info = 1;
             s_check_live(k);
+        } else if (which == 1) {
+            s_kexec_route(k, km->msg_type, km->part);
         }
         json_decref(km->header);
         s_parts_close(&p);
@@ -1035,6 +1184,7 @@ static void s_on_exit(uv_process_t *p, int64_t status, int sig)
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s pid %d exited (status %lld, signal %d%s)", k->id,
            k->pid, (long long)status, sig, k->hung ? ", hung: no heartbeat" : "");
     k->pid = 0;
+    s_kexec_abort_all(k);
     uv_timer_stop(&k->kill_timer);
     uv_timer_stop(&k->nudge);
     k->live = 0;

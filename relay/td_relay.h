@@ -1,6 +1,7 @@
 /* td_relay.h: the I/O half of tandem-relay, shared by its three glue files.
  *   td_kernel.c  kernel processes (uv_spawn) and their ZMQ sockets (uv_poll on ZMQ_FD), clients
- *   td_http.c    libwebsockets on the uv loop: REST handlers and kernel websockets
+ *   td_http.c    libwebsockets on the uv loop: REST handlers, kernel and room websockets
+ *   td_room.c    collaboration rooms: a Yjs document per file, its durable log, its peers
  *   main.c       command line, loop, signals, teardown
  * Everything runs on one uv loop thread. Objects with handles in flight are marked closing and
  * freed from the last uv_close callback, never inside their own callbacks. */
@@ -27,6 +28,9 @@ typedef struct td_relay td_relay_t;
 typedef struct td_kernel td_kernel_t;
 typedef struct td_client td_client_t;
 typedef struct td_pss td_pss_t;
+typedef struct td_room td_room_t;
+typedef struct td_peer td_peer_t;
+typedef struct td_kexec td_kexec_t;
 
 /* ---- outgoing websocket frames ------------------------------------------------------------ */
 
@@ -67,6 +71,7 @@ void td_oq_clear(td_oq_t *q);
 typedef struct td_waiter {
     struct td_waiter *next, **prev;
     void (*fn)(struct td_waiter *w, td_kernel_t *k, int status); /* status 0 or TD_E* */
+    json_t *result; /* an answer body the firer may leave (the waiter's owner decrefs it) */
 } td_waiter_t;
 
 void td_waiter_link(td_waiter_t **head, td_waiter_t *w);
@@ -102,7 +107,17 @@ struct td_relay {
     double iopub_msg_rate;           /* IOPub msgs/s per websocket before dropping (0 = off) */
     double iopub_data_rate;          /* IOPub stream bytes/s per websocket (0 = off) */
     double rate_window_s;            /* averaging window of both limits */
-    struct td_store *store;          /* SQLite state (users, tokens); may be NULL */
+    struct td_store *store;          /* SQLite state (users, tokens, file ids, room logs) */
+    struct td_contents *contents;    /* the Contents API over root */
+    struct td_acl *acl;              /* roles per path, the audit log, the login limiter */
+    struct td_comments *comments;    /* comment threads and notifications */
+    td_room_t *rooms;                /* loaded collaboration rooms */
+    td_room_t *flushing;             /* rooms with updates waiting for the group commit */
+    uv_check_t commit_check;         /* commits the store, then fans those updates out */
+    uint64_t room_unload_ms;         /* a room unloads this long after its last peer left */
+    uint64_t autosave_ms;            /* autosave delay after the last change */
+    uint64_t file_poll_ms;           /* how often loaded rooms look for outside edits */
+    int embed_comments;              /* saves put each cell's threads in its metadata */
     char **data_dirs;                /* Jupyter data path, searched for kernelspecs */
     size_t ndata_dirs;
     int shutting_down;
@@ -154,6 +169,47 @@ int td_client_send(td_client_t *c, const td_kws_msg_t *m);
 /* 1 when the kernel's IOPub is known to flow (clients may talk). */
 int td_client_live(const td_client_t *c);
 
+/* Server-side execution: fn sees every reply and IOPub message (msg_type, content borrowed) of
+ * the request, then once (NULL, NULL) when it is over: reply and idle seen, or the process died. */
+typedef void td_kexec_fn(void *arg, const char *msg_type, const json_t *content);
+/* Sends an execute_request for code on the relay's own shell socket. Returns 0 with *out set (the
+ * kernel owns it until the final callback), TD_ESTATE (no process) or TD_ENOMEM / TD_EAGAIN. */
+int td_kernel_execute(td_kernel_t *k, const char *code, td_kexec_fn *fn, void *arg,
+                      td_kexec_t **out);
+/* Stops callbacks of an execution in flight (its owner is going away); nulls *x_p. */
+void td_kexec_cancel(td_kernel_t *k, td_kexec_t **x_p);
+
+/* ---- collaboration rooms (td_room.c) ------------------------------------------------------- */
+
+/* Starts the rooms machinery (the commit check). Returns 0 or -1. */
+int td_rooms_start(td_relay_t *r);
+/* PUT /api/collaboration/session/PATH with body {format, type}: indexes the file. Returns the
+ * HTTP status with *out the answer body (new reference). */
+int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t **out);
+/* A websocket opened /api/collaboration/room/ROOM: joins (loading the room if needed). Returns the
+ * peer, or NULL with the close code and reason (cap bytes) to close the socket with. */
+td_peer_t *td_room_join(td_relay_t *r, const char *room, const char *session_id,
+                        const td_user_t *user, td_pss_t *ws, int *code, char *reason, size_t cap);
+/* One complete message from the peer. Returns 0, or -1 with the close code and reason. */
+int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, int *code,
+                    char *reason, size_t cap);
+/* The peer's websocket went away; frees the peer, nulls *p_p; NULL-safe. */
+void td_peer_leave(td_peer_t **p_p);
+/* POST /api/kernels/ID/execute: runs a cell of a loaded notebook room on kernel k, if user may
+ * execute in that notebook (403 otherwise). Returns an HTTP status with *out an error body, or 0
+ * when w will fire (w->result: the answer body). */
+int td_rooms_execute(td_relay_t *r, td_kernel_t *k, const td_user_t *user, const json_t *body,
+                     td_waiter_t *w, json_t **out);
+/* GET /api/collaboration/presence: who is in which open document (and cell, from their cursors),
+ * and, without a path, the global awareness room's users with their `current` widget. New ref. */
+json_t *td_rooms_presence(td_relay_t *r, const char *path);
+/* 1 when file_id's notebook has a cell with this id now (from the open room, else the file). */
+int td_rooms_has_cell(void *relay, const char *file_id, const char *cell_id);
+/* A contents rename moved from (file or folder) to to: file ids and loaded rooms follow. */
+void td_rooms_renamed(td_relay_t *r, const char *from, const char *to);
+/* Relay exit: peers closed, histories compacted, rooms freed (handles closed on the loop). */
+void td_rooms_shutdown(td_relay_t *r);
+
 /* ---- websockets (td_http.c) ---------------------------------------------------------------- */
 
 /* Queues a frame to a websocket (takes a new reference). Returns 0, or -1 when the queue bound
@@ -163,9 +219,14 @@ int td_ws_enqueue(td_pss_t *ws, td_obuf_t *buf);
 int td_ws_is_v1(const td_pss_t *ws);
 /* Closes a websocket with a code and reason (sent from the next WRITEABLE). */
 void td_ws_close(td_pss_t *ws, int code, const char *reason);
+/* Takes the websocket's room peer out of its room now (relay exit; td_ws_close alone leaves
+ * it there until the socket is gone). */
+void td_ws_drop_peer(td_pss_t *ws);
 /* Lets the websocket's messages in (after the kernel became live). */
 void td_ws_resume_rx(td_pss_t *ws);
 
+/* Points the comments' hooks (role re-checks, cell lookups, realtime events) at the relay. */
+void td_http_comment_hooks(td_relay_t *r);
 /* Creates the lws context on r->loop. Returns 0 or -1. */
 int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port);
 

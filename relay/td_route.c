@@ -3,6 +3,7 @@
  * segment. Captures are validated here (no '/', not "." or "..", bounded length) so handlers never
  * see a path-like argument. Query arguments come as decoded "key=value" fragments; a fragment
  * without '=' (JupyterLab's cache-buster) is simply never a match. */
+#include <stdio.h>
 #include <string.h>
 
 #include "td/td_error.h"
@@ -25,6 +26,10 @@ static const s_entry_t s_table[] = {
     {TD_ROUTE_KERNEL_INTERRUPT, "api/kernels/*/interrupt"},
     {TD_ROUTE_KERNEL_RESTART, "api/kernels/*/restart"},
     {TD_ROUTE_KERNEL_CHANNELS, "api/kernels/*/channels"},
+    {TD_ROUTE_KERNEL_EXECUTE, "api/kernels/*/execute"},
+    {TD_ROUTE_COLLAB_ROOM, "api/collaboration/room/*"},
+    {TD_ROUTE_PRESENCE, "api/collaboration/presence"},
+    {TD_ROUTE_COMMENT_EVENTS, "api/comments/events"},
     {TD_ROUTE_SESSIONS, "api/sessions"},
     {TD_ROUTE_SESSION, "api/sessions/*"},
     {TD_ROUTE_PROBE, ""},
@@ -135,6 +140,37 @@ int td_route_match(const char *path, td_route_t *out)
         s_match_contents(path + 13, out);
         return 0;
     }
+    /* Prefix routes whose tail the handler parses (no "." / ".." segments reach it). */
+    static const struct {
+        const char *prefix;
+        td_route_id_t id;
+    } prefixes[] = {{"/api/comments", TD_ROUTE_COMMENTS},
+                    {"/api/me/notifications", TD_ROUTE_NOTIFICATIONS},
+                    {"/api/admin", TD_ROUTE_ADMIN}};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t pn = strlen(prefixes[i].prefix);
+        const char *rest = path + pn;
+        if (strncmp(path, prefixes[i].prefix, pn) != 0 || (*rest && *rest != '/') ||
+            strcmp(path, "/api/comments/events") == 0 || strcmp(path, "/api/comments/events/") == 0)
+            continue;
+        if (strlen(rest) >= TD_ROUTE_PATH_MAX || strstr(rest, "/./") || strstr(rest, "/../") ||
+            (strlen(rest) >= 3 && strcmp(rest + strlen(rest) - 3, "/..") == 0))
+            return 0;
+        out->id = prefixes[i].id;
+        snprintf(out->cpath, sizeof out->cpath, "%s", rest);
+        size_t cl = strlen(out->cpath);
+        if (cl && out->cpath[cl - 1] == '/')
+            out->cpath[cl - 1] = '\0';
+        return 0;
+    }
+    if (strncmp(path, "/api/collaboration/session/", 27) == 0) {
+        /* The document's API path, slashes and all (td_contents_path_norm checks it). */
+        if (len - 27 < TD_ROUTE_PATH_MAX) {
+            out->id = TD_ROUTE_COLLAB_SESSION;
+            memcpy(out->cpath, path + 27, len - 27 + 1);
+        }
+        return 0;
+    }
     memcpy(buf, path + 1, len); /* includes the NUL */
     len--;
     if (len > 0 && buf[len - 1] == '/')
@@ -184,6 +220,14 @@ const char *td_route_name(td_route_id_t id)
     case TD_ROUTE_KERNELS: return "kernels";
     case TD_ROUTE_KERNEL: return "kernel";
     case TD_ROUTE_KERNEL_INTERRUPT: return "interrupt";
+    case TD_ROUTE_KERNEL_EXECUTE: return "execute";
+    case TD_ROUTE_COLLAB_SESSION: return "collaboration-session";
+    case TD_ROUTE_COLLAB_ROOM: return "collaboration-room";
+    case TD_ROUTE_PRESENCE: return "presence";
+    case TD_ROUTE_COMMENTS: return "comments";
+    case TD_ROUTE_COMMENT_EVENTS: return "comment-events";
+    case TD_ROUTE_NOTIFICATIONS: return "notifications";
+    case TD_ROUTE_ADMIN: return "admin";
     case TD_ROUTE_KERNEL_RESTART: return "restart";
     case TD_ROUTE_KERNEL_CHANNELS: return "channels";
     case TD_ROUTE_SESSIONS: return "sessions";

@@ -20,6 +20,14 @@ typedef enum {
     TD_ROUTE_KERNEL_INTERRUPT,/* /api/kernels/<id>/interrupt */
     TD_ROUTE_KERNEL_RESTART,  /* /api/kernels/<id>/restart */
     TD_ROUTE_KERNEL_CHANNELS, /* /api/kernels/<id>/channels (websocket) */
+    TD_ROUTE_KERNEL_EXECUTE,  /* /api/kernels/<id>/execute (server-side cell execution) */
+    TD_ROUTE_COLLAB_SESSION,  /* /api/collaboration/session/<path...>: path in cpath */
+    TD_ROUTE_COLLAB_ROOM,     /* /api/collaboration/room/<room id> (websocket) */
+    TD_ROUTE_PRESENCE,        /* /api/collaboration/presence */
+    TD_ROUTE_COMMENTS,        /* /api/comments[/...]: the rest (e.g. "/T/replies") in cpath */
+    TD_ROUTE_COMMENT_EVENTS,  /* /api/comments/events (websocket) */
+    TD_ROUTE_NOTIFICATIONS,   /* /api/me/notifications[/read]: the rest in cpath */
+    TD_ROUTE_ADMIN,           /* /api/admin/<what>[/...]: grants, audit, users; rest in cpath */
     TD_ROUTE_SESSIONS,        /* /api/sessions */
     TD_ROUTE_SESSION,         /* /api/sessions/<id> */
     TD_ROUTE_CONTENTS,        /* /api/contents[/<path...>]: path in cpath */

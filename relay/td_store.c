@@ -25,19 +25,111 @@ static const char *const s_migrations[TD_STORE_SCHEMA] = {
     "  digest BLOB PRIMARY KEY CHECK (length(digest) = 32),"
     "  username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,"
     "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));",
+    /* 1 -> 2: stable file ids, and each collaboration room's history: its lineage epoch, the
+     * file content it last agreed with (the base of three-way merges), and its update log. */
+    "CREATE TABLE files ("
+    "  id TEXT PRIMARY KEY,"
+    "  path TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE ydocs ("
+    "  file_id TEXT PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,"
+    "  epoch TEXT NOT NULL,"
+    "  base BLOB NOT NULL,"
+    "  base_hash TEXT NOT NULL);"
+    "CREATE TABLE yupdates ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  file_id TEXT NOT NULL REFERENCES ydocs(file_id) ON DELETE CASCADE,"
+    "  data BLOB NOT NULL);"
+    "CREATE INDEX yupdates_file ON yupdates (file_id, seq);",
+    /* 2 -> 3: roles per path, the audit log, comment threads, reactions, notifications. The
+     * modules that own these tables (td_acl.c, td_comments.c) prepare their own statements. */
+    "CREATE TABLE grants ("
+    "  path TEXT NOT NULL,"
+    "  username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('owner', 'editor', 'commenter', 'viewer')),"
+    "  no_download INTEGER NOT NULL DEFAULT 0,"
+    "  granted_by TEXT NOT NULL DEFAULT '',"
+    "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
+    "  PRIMARY KEY (path, username));"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  at TEXT NOT NULL,"
+    "  username TEXT NOT NULL DEFAULT '',"
+    "  action TEXT NOT NULL,"
+    "  path TEXT NOT NULL DEFAULT '',"
+    "  detail TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX audit_at ON audit (at);"
+    "CREATE TABLE threads ("
+    "  id TEXT PRIMARY KEY,"
+    "  file_id TEXT NOT NULL,"
+    "  cell_id TEXT NOT NULL,"
+    "  range TEXT,"
+    "  orphaned INTEGER NOT NULL DEFAULT 0,"
+    "  resolved INTEGER NOT NULL DEFAULT 0,"
+    "  resolved_by TEXT,"
+    "  resolved_at TEXT,"
+    "  created TEXT NOT NULL,"
+    "  updated TEXT NOT NULL);"
+    "CREATE INDEX threads_file ON threads (file_id, cell_id);"
+    "CREATE TABLE comments ("
+    "  id TEXT PRIMARY KEY,"
+    "  thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,"
+    "  author TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created TEXT NOT NULL,"
+    "  updated TEXT NOT NULL,"
+    "  deleted_at TEXT);"
+    "CREATE INDEX comments_thread ON comments (thread_id, created);"
+    "CREATE TABLE reactions ("
+    "  comment_id TEXT NOT NULL REFERENCES comments(id) ON DELETE CASCADE,"
+    "  username TEXT NOT NULL,"
+    "  emoji TEXT NOT NULL,"
+    "  created TEXT NOT NULL,"
+    "  PRIMARY KEY (comment_id, username, emoji));"
+    "CREATE TABLE notifications ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  username TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  thread_id TEXT NOT NULL,"
+    "  comment_id TEXT NOT NULL,"
+    "  file_id TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  created TEXT NOT NULL,"
+    "  read INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX notifications_user ON notifications (username, id);",
 };
 
-enum { Q_USER_PUT, Q_USER_GET, Q_TOKEN_PUT, Q_TOKEN_DEL, Q_TOKENS, Q_COUNT };
+enum {
+    Q_USER_PUT, Q_USER_GET, Q_USER_READ, Q_TOKEN_PUT, Q_TOKEN_DEL, Q_TOKENS,
+    Q_FILE_ID, Q_FILE_PATH, Q_FILE_ADD, Q_FILE_MOVE,
+    Q_YDOC_GET, Q_YDOC_PUT, Q_YDOC_BASE, Q_YUPD_ADD, Q_YUPD_ALL, Q_YUPD_CLEAR,
+    Q_BEGIN, Q_COMMIT, Q_COUNT
+};
 
 static const char *const s_sql[Q_COUNT] = {
     "INSERT INTO users (username, name, display_name, initials, color) VALUES (?1, ?2, ?3, ?4, ?5)"
     " ON CONFLICT (username) DO UPDATE SET name = ?2, display_name = ?3, initials = ?4, color = ?5",
     "SELECT 1 FROM users WHERE username = ?1",
+    "SELECT username, name, display_name, initials, color FROM users WHERE username = ?1",
     "INSERT INTO tokens (digest, username) VALUES (?1, ?2)"
     " ON CONFLICT (digest) DO UPDATE SET username = ?2",
     "DELETE FROM tokens WHERE digest = ?1",
     "SELECT t.digest, u.username, u.name, u.display_name, u.initials, u.color"
     " FROM tokens t JOIN users u USING (username) ORDER BY t.rowid",
+    "SELECT id FROM files WHERE path = ?1",
+    "SELECT path FROM files WHERE id = ?1",
+    "INSERT INTO files (id, path) VALUES (?1, ?2)",
+    /* A rename moves the path and everything under it (a folder). */
+    "UPDATE files SET path = ?2 || substr(path, length(?1) + 1)"
+    " WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
+    "SELECT epoch, base, base_hash FROM ydocs WHERE file_id = ?1",
+    "INSERT INTO ydocs (file_id, epoch, base, base_hash) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (file_id) DO UPDATE SET epoch = ?2, base = ?3, base_hash = ?4",
+    "UPDATE ydocs SET base = ?2, base_hash = ?3 WHERE file_id = ?1",
+    "INSERT INTO yupdates (file_id, data) VALUES (?1, ?2)",
+    "SELECT data FROM yupdates WHERE file_id = ?1 ORDER BY seq",
+    "DELETE FROM yupdates WHERE file_id = ?1",
+    "BEGIN IMMEDIATE",
+    "COMMIT",
 };
 
 struct td_store {
@@ -207,4 +299,161 @@ int td_store_tokens_foreach(td_store_t *self, td_store_token_fn *fn, void *arg)
         rc = TD_ESTATE;
     sqlite3_reset(st);
     return rc;
+}
+
+/* ---- files and room histories ---------------------------------------------------------------- */
+
+static int s_text1(td_store_t *self, int q, const char *key, char *out, size_t cap)
+{
+    sqlite3_stmt *st = self->q[q];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st), rc = TD_ESTATE;
+    if (step == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        rc = t && (size_t)sqlite3_column_bytes(st, 0) < cap ? 0 : TD_E2BIG;
+        if (rc == 0)
+            memcpy(out, t, (size_t)sqlite3_column_bytes(st, 0) + 1);
+    } else if (step == SQLITE_DONE) {
+        rc = TD_ENOENT;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int td_store_file_id(td_store_t *self, const char *path, char *out, size_t cap)
+{
+    return s_text1(self, Q_FILE_ID, path, out, cap);
+}
+
+int td_store_file_path(td_store_t *self, const char *id, char *out, size_t cap)
+{
+    return s_text1(self, Q_FILE_PATH, id, out, cap);
+}
+
+int td_store_file_add(td_store_t *self, const char *path, const char *id)
+{
+    sqlite3_stmt *st = self->q[Q_FILE_ADD];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+    return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_file_move(td_store_t *self, const char *from, const char *to)
+{
+    sqlite3_stmt *st = self->q[Q_FILE_MOVE];
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+    return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t epoch_cap,
+                      char **base, size_t *base_len, char *hash, size_t hash_cap)
+{
+    sqlite3_stmt *st = self->q[Q_YDOC_GET];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st), rc = step == SQLITE_DONE ? TD_ENOENT : TD_ESTATE;
+    if (step == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 1);
+        const void *b = sqlite3_column_blob(st, 1);
+        *base = malloc(n + 1);
+        rc = *base ? 0 : TD_ENOMEM;
+        if (rc == 0) {
+            if (n)
+                memcpy(*base, b, n);
+            (*base)[n] = '\0';
+            *base_len = n;
+            s_col(st, 0, epoch, epoch_cap);
+            s_col(st, 2, hash, hash_cap);
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int td_store_ydoc_put(td_store_t *self, const char *file_id, const char *epoch, const char *base,
+                      size_t base_len, const char *hash)
+{
+    sqlite3_stmt *st = self->q[epoch ? Q_YDOC_PUT : Q_YDOC_BASE];
+    int i = 1;
+    sqlite3_bind_text(st, i++, file_id, -1, SQLITE_STATIC);
+    if (epoch)
+        sqlite3_bind_text(st, i++, epoch, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, i++, base, (int)base_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, i, hash, -1, SQLITE_STATIC);
+    return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_yupdate_add(td_store_t *self, const char *file_id, const uint8_t *data, size_t len)
+{
+    sqlite3_stmt *st = self->q[Q_YUPD_ADD];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
+    return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_yupdates_foreach(td_store_t *self, const char *file_id, td_store_blob_fn *fn,
+                              void *arg)
+{
+    sqlite3_stmt *st = self->q[Q_YUPD_ALL];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = fn(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), arg)) != 0)
+            break;
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = TD_ESTATE;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int td_store_yupdates_replace(td_store_t *self, const char *file_id, const uint8_t *snapshot,
+                              size_t len)
+{
+    sqlite3_stmt *st = self->q[Q_YUPD_CLEAR];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    if (s_run(st) != SQLITE_DONE)
+        return TD_ESTATE;
+    return td_store_yupdate_add(self, file_id, snapshot, len);
+}
+
+int td_store_begin(td_store_t *self)
+{
+    if (!sqlite3_get_autocommit(self->db))
+        return 0;
+    return s_run(self->q[Q_BEGIN]) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_commit(td_store_t *self)
+{
+    if (sqlite3_get_autocommit(self->db))
+        return 0;
+    return s_run(self->q[Q_COMMIT]) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+/* ---- users, and the handle other modules prepare their own statements on -------------------- */
+
+int td_store_user_get(td_store_t *self, const char *username, td_user_t *out)
+{
+    sqlite3_stmt *st = self->q[Q_USER_READ];
+    sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && out) {
+        memset(out, 0, sizeof *out);
+        s_col(st, 0, out->username, sizeof out->username);
+        s_col(st, 1, out->name, sizeof out->name);
+        s_col(st, 2, out->display_name, sizeof out->display_name);
+        s_col(st, 3, out->initials, sizeof out->initials);
+        s_col(st, 4, out->color, sizeof out->color);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? TD_ENOENT : TD_ESTATE;
+}
+
+struct sqlite3 *td_store_db(td_store_t *self)
+{
+    return self->db;
 }

@@ -1,5 +1,5 @@
 /* td_store.h: the relay's durable state in one SQLite file (default ROOT/.tandem/tandem.sqlite):
- * users and their tokens, kept across restarts. One connection in WAL mode, prepared statements
+ * users and their tokens, stable file ids, and the collaboration rooms' histories. One connection in WAL mode, prepared statements
  * made once. Tokens are stored only as SHA-256 digests. The schema is versioned (PRAGMA
  * user_version) and migrated forward at open; later issues add rooms, comments and grants. */
 #ifndef TD_STORE_H
@@ -13,7 +13,7 @@
 
 typedef struct td_store td_store_t;
 
-#define TD_STORE_SCHEMA 1 /* the version this build writes */
+#define TD_STORE_SCHEMA 3 /* the version this build writes */
 
 /* Opens (creating or migrating) the store at path. NULL on failure, with err saying why (a
  * newer schema than TD_STORE_SCHEMA is refused); caller owns. */
@@ -41,5 +41,49 @@ typedef int td_store_token_fn(const uint8_t digest[32], const td_user_t *user, v
 
 /* Walks every token (in insertion order). Returns 0, fn's non-zero value, or TD_ESTATE. */
 int td_store_tokens_foreach(td_store_t *self, td_store_token_fn *fn, void *arg);
+
+
+/* Reads a user by name into *out (may be NULL: existence check). 0, TD_ENOENT or TD_ESTATE. */
+int td_store_user_get(td_store_t *self, const char *username, td_user_t *out);
+/* The SQLite connection, for the modules that own tables of the schema (grants and audit in
+ * td_acl.c, threads in td_comments.c): they prepare their own statements on it. Borrowed. */
+struct sqlite3 *td_store_db(td_store_t *self);
+
+/* ---- files: ids that survive renames ---- */
+
+/* Copies the id of API path into out (cap bytes). 0, TD_ENOENT, TD_E2BIG or TD_ESTATE. */
+int td_store_file_id(td_store_t *self, const char *path, char *out, size_t cap);
+/* Copies the current path of file id into out. 0, TD_ENOENT, TD_E2BIG or TD_ESTATE. */
+int td_store_file_path(td_store_t *self, const char *id, char *out, size_t cap);
+/* Records a new path with its id. 0 or TD_ESTATE (e.g. the path is taken). */
+int td_store_file_add(td_store_t *self, const char *path, const char *id);
+/* A rename: from (a file or a folder) and everything under it now lives at to. 0 or TD_ESTATE. */
+int td_store_file_move(td_store_t *self, const char *from, const char *to);
+
+/* ---- room histories: a lineage epoch, the base (file content last agreed with), the log ---- */
+
+/* Reads a room's record: epoch (epoch_cap bytes), base (malloc'd, NUL-terminated, caller frees)
+ * and its content hash. 0, TD_ENOENT, TD_ENOMEM or TD_ESTATE. */
+int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t epoch_cap,
+                      char **base, size_t *base_len, char *hash, size_t hash_cap);
+/* Writes a room's record; epoch NULL keeps the stored epoch (the record must exist then).
+ * 0 or TD_ESTATE. */
+int td_store_ydoc_put(td_store_t *self, const char *file_id, const char *epoch, const char *base,
+                      size_t base_len, const char *hash);
+/* Appends one update to a room's log. 0 or TD_ESTATE. */
+int td_store_yupdate_add(td_store_t *self, const char *file_id, const uint8_t *data, size_t len);
+/* Called with each logged update (borrowed for the call), oldest first; non-zero stops the walk. */
+typedef int td_store_blob_fn(const void *data, size_t len, void *arg);
+/* Walks a room's log. 0, fn's non-zero value, or TD_ESTATE. */
+int td_store_yupdates_foreach(td_store_t *self, const char *file_id, td_store_blob_fn *fn,
+                              void *arg);
+/* Compaction: the whole log becomes the one snapshot update. 0 or TD_ESTATE. */
+int td_store_yupdates_replace(td_store_t *self, const char *file_id, const uint8_t *snapshot,
+                              size_t len);
+
+/* Group commit: opens a transaction unless one is open. 0 or TD_ESTATE. */
+int td_store_begin(td_store_t *self);
+/* Commits the open transaction, if any (durable on return). 0 or TD_ESTATE. */
+int td_store_commit(td_store_t *self);
 
 #endif

@@ -1,11 +1,22 @@
 /* td_yawareness.c: awareness updates and the per-client state tracker of y-protocols' awareness.js.
  *
- * The tracker keeps one record per client ever seen, in order of first appearance, found through a
- * small open-addressing index. A record's clock and last-update time outlive its state (y-protocols
- * keeps `meta` after a removal too): that is what lets a late, older update be refused. A state is
- * stored twice: as the JSON text it arrived in (re-sent byte for byte, and what callers read) and
- * parsed (to tell a real change from a renewal). Numbers are parsed as doubles so that 1 and 1.0
- * compare equal, as they do in JavaScript.
+ * The tracker keeps one record per retained client in an array, in order of first appearance, and
+ * finds records through an open-addressing index over client ids (linear probing, at most half
+ * full, rebuilt whenever the array is compacted). A record's clock and last-update time outlive its
+ * state (y-protocols keeps `meta` after a removal too): that is what lets a late, older update be
+ * refused. Unlike y-protocols, such a clock-only record is not kept forever: td_yawareness_check
+ * evicts it once it has had no state for longer than TD_YAWARENESS_TIMEOUT_MS (by default), so
+ * memory follows the live clients of a room rather than every client it ever had. The local record
+ * is never evicted, because its clock must keep growing for peers to accept it.
+ *
+ * A state is stored twice: as the JSON text it arrived in (re-sent byte for byte, and what callers
+ * read) and parsed (to tell a real change from a renewal). Numbers are parsed as doubles so that 1
+ * and 1.0 compare equal, as they do in JavaScript. A renewal usually repeats its text byte for
+ * byte; such a state is not parsed again, the stored parse is shared instead.
+ *
+ * Every mutating call reports each client at most once per change list. Rather than searching a
+ * list before pushing, a record remembers which lists it joined and in which call (a generation
+ * number bumped by every call), so each report costs O(1) and a call costs O(entries).
  *
  * Peer input is validated completely before the tracker is touched, so a malformed update changes
  * nothing. Clocks are clamped at 2^53 - 1 (lib0's largest var-uint) so that renewing a state can
@@ -21,14 +32,20 @@
 #define TD_YAWARENESS_TAG 0x79617772u /* "yawr" */
 #define S_JSON_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL)
 
+/* The change lists, as indexes into td_yawareness.lists and bits of s_client.marks. */
+enum { S_ADDED, S_UPDATED, S_REMOVED, S_CHANGED, S_NLISTS };
+
 typedef struct s_client {
     uint64_t client;
     uint64_t clock;
     int64_t updated_ms; /* when the clock last moved (y-protocols lastUpdated) */
+    int64_t gone_ms;    /* when the record last lost its state, or was made without one */
     char *text;         /* owned NUL-terminated JSON text, NULL when there is no state */
     size_t len;
-    json_t *json;   /* owned parse of text, NULL when there is no state */
-    uint64_t order; /* when the state last appeared: y-protocols' `states` map order */
+    json_t *json;      /* owned parse of text, NULL when there is no state */
+    uint64_t order;    /* when the state last appeared: y-protocols' `states` map order */
+    uint64_t mark_gen; /* the call that last reported this client */
+    unsigned marks;    /* the lists (1 << S_*) it joined in that call */
 } s_client_t;
 
 typedef struct s_list {
@@ -45,15 +62,59 @@ struct td_yawareness {
     uint64_t next_order;
     size_t *index; /* open addressing: client slot + 1, 0 = empty; capacity a power of two */
     size_t index_cap;
-    s_list_t added, updated, removed, changed;
+    uint64_t gen;     /* bumped by every mutating call; see s_client.mark_gen */
+    int64_t evict_ms; /* see td_yawareness_set_evict_ms; negative: never */
+    s_list_t lists[S_NLISTS];
 };
+
+/* One update being applied: every entry with its parsed state (owned), grown as entries are read
+ * so that memory follows the entries actually present, not the count an update claims. */
+typedef struct s_entries {
+    td_yawareness_entry_t *v;
+    json_t **jsons; /* NULL when the parses are not kept */
+    size_t len, cap;
+    bool grow; /* false: keep the first cap entries, count the rest */
+} s_entries_t;
+
+static s_client_t *s_find(const td_yawareness_t *self, uint64_t client);
 
 /* ---- codec ----------------------------------------------------------------------------------- */
 
-/* Walks an update, validating every entry. For the first cap entries, fills entries[i] and, when
- * jsons is not NULL, hands over the parsed state in jsons[i] (the caller frees them). */
-static ssize_t s_decode(const uint8_t *p, size_t n, td_yawareness_entry_t *entries, json_t **jsons,
-                        size_t cap, size_t *count, td_error_t *err)
+/* Keeps entry en and its parse j (taken) in out, or only counts it when out is full. */
+static int s_keep(s_entries_t *out, const td_yawareness_entry_t *en, json_t *j, size_t i)
+{
+    if (out->len == out->cap && out->grow) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        td_yawareness_entry_t *v = realloc(out->v, cap * sizeof *v);
+        if (v)
+            out->v = v;
+        json_t **jsons = v ? realloc(out->jsons, cap * sizeof *jsons) : NULL;
+        if (jsons)
+            out->jsons = jsons;
+        if (!v || !jsons) {
+            json_decref(j);
+            return TD_ENOMEM;
+        }
+        out->cap = cap;
+    }
+    if (out->len < out->cap) {
+        assert(out->len == i);
+        out->v[out->len] = *en;
+        if (out->jsons) {
+            out->jsons[out->len] = j;
+            j = NULL;
+        }
+        out->len++;
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* Walks an update, validating every entry, and keeps the entries in out (see s_entries_t; the
+ * caller frees what it holds, also on error). With self, a state byte-identical to the client's
+ * stored text is not parsed again: that text was valid when stored, and its parse is shared. */
+static ssize_t s_decode(const td_yawareness_t *self, const uint8_t *p, size_t n, s_entries_t *out,
+                        size_t *count, td_error_t *err)
 {
     td_lib0_dec_t d;
     td_lib0_dec_init(&d, p, n, err);
@@ -71,21 +132,20 @@ static ssize_t s_decode(const uint8_t *p, size_t n, td_yawareness_entry_t *entri
         size_t at = d.pos;
         if (td_lib0_dec_string(&d, &en.state) < 0)
             return TD_EPROTO;
-        json_error_t je;
-        json_t *j = json_loadb((const char *)en.state.data, en.state.len, S_JSON_FLAGS, &je);
-        if (j == NULL)
-            return td_error_set(err, TD_EPROTO, at, "awareness state of client %llu: %s",
-                                (unsigned long long)en.client, je.text);
-        en.is_null = json_is_null(j);
-        if (i < cap) {
-            entries[i] = en;
-            if (jsons)
-                jsons[i] = j;
-            else
-                json_decref(j);
+        const s_client_t *c = self ? s_find(self, en.client) : NULL;
+        json_t *j;
+        if (c && c->json && c->len == en.state.len && memcmp(c->text, en.state.data, c->len) == 0) {
+            j = json_incref(c->json);
         } else {
-            json_decref(j);
+            json_error_t je;
+            j = json_loadb((const char *)en.state.data, en.state.len, S_JSON_FLAGS, &je);
+            if (j == NULL)
+                return td_error_set(err, TD_EPROTO, at, "awareness state of client %llu: %s",
+                                    (unsigned long long)en.client, je.text);
         }
+        en.is_null = json_is_null(j);
+        if (s_keep(out, &en, j, (size_t)i) < 0)
+            return td_error_set(err, TD_ENOMEM, 0, "out of memory");
     }
     *count = (size_t)total;
     return (ssize_t)d.pos;
@@ -94,8 +154,9 @@ static ssize_t s_decode(const uint8_t *p, size_t n, td_yawareness_entry_t *entri
 ssize_t td_yawareness_decode(const uint8_t *p, size_t n, td_yawareness_entry_t *entries, size_t cap,
                              size_t *count, td_error_t *err)
 {
+    s_entries_t out = {.v = entries, .cap = entries ? cap : 0};
     size_t got = 0;
-    ssize_t r = s_decode(p, n, entries, NULL, entries ? cap : 0, &got, err);
+    ssize_t r = s_decode(NULL, p, n, &out, &got, err);
     if (r >= 0 && count)
         *count = got;
     return r;
@@ -150,8 +211,16 @@ static void s_index_put(size_t *index, size_t cap, uint64_t client, size_t slot)
     index[i] = slot + 1;
 }
 
+/* Refills an index of capacity cap (a power of two, at least twice nclients) from the records. */
+static void s_index_fill(td_yawareness_t *self, size_t *index, size_t cap)
+{
+    memset(index, 0, cap * sizeof *index);
+    for (size_t i = 0; i < self->nclients; i++)
+        s_index_put(index, cap, self->clients[i].client, i);
+}
+
 /* Adds a record with clock 0 and no state; NULL on OOM. The index stays at most half full. */
-static s_client_t *s_add(td_yawareness_t *self, uint64_t client)
+static s_client_t *s_add(td_yawareness_t *self, uint64_t client, int64_t now_ms)
 {
     if (self->nclients == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 8;
@@ -163,25 +232,68 @@ static s_client_t *s_add(td_yawareness_t *self, uint64_t client)
     }
     if ((self->nclients + 1) * 2 > self->index_cap) {
         size_t cap = self->index_cap ? self->index_cap * 2 : 16;
-        size_t *ix = calloc(cap, sizeof *ix);
+        size_t *ix = malloc(cap * sizeof *ix);
         if (!ix)
             return NULL;
-        for (size_t i = 0; i < self->nclients; i++)
-            s_index_put(ix, cap, self->clients[i].client, i);
+        s_index_fill(self, ix, cap);
         free(self->index);
         self->index = ix;
         self->index_cap = cap;
     }
     s_client_t *c = &self->clients[self->nclients];
-    *c = (s_client_t){.client = client};
+    *c = (s_client_t){.client = client, .gone_ms = now_ms};
     s_index_put(self->index, self->index_cap, client, self->nclients);
     self->nclients++;
     return c;
 }
 
+/* Drops the records that have had no state, and no clock move (a newer null), for longer than
+ * evict_ms; never the local one. The others keep their order, and the index is rebuilt. Both
+ * arrays shrink once they are four times larger than needed, so a room that once was crowded does
+ * not keep its peak memory; the margin spares a room that hovers around one size a reallocation
+ * at every check. Cannot fail: when a smaller array cannot be had, the larger one is kept. */
+static void s_evict(td_yawareness_t *self, int64_t now_ms)
+{
+    if (self->evict_ms < 0)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->nclients; i++) {
+        const s_client_t *c = &self->clients[i];
+        if (c->client != self->local && !c->json && now_ms - c->gone_ms > self->evict_ms &&
+            now_ms - c->updated_ms > self->evict_ms)
+            continue; /* a record without a state owns nothing */
+        if (kept != i)
+            self->clients[kept] = *c;
+        kept++;
+    }
+    if (kept == self->nclients)
+        return;
+    self->nclients = kept;
+    if (self->cap > 8 && self->cap / 4 >= kept) {
+        size_t cap = kept * 2 > 8 ? kept * 2 : 8;
+        s_client_t *c = realloc(self->clients, cap * sizeof *c);
+        if (c) {
+            self->clients = c;
+            self->cap = cap;
+        }
+    }
+    size_t want = 16;
+    while (want < kept * 2)
+        want *= 2;
+    if (self->index_cap / 4 >= want) {
+        size_t *ix = malloc(want * sizeof *ix);
+        if (ix) {
+            free(self->index);
+            self->index = ix;
+            self->index_cap = want;
+        }
+    }
+    s_index_fill(self, self->index, self->index_cap);
+}
+
 /* Replaces c's state with a copy of text (or none when json is NULL); takes json. */
 static int s_set_state(td_yawareness_t *self, s_client_t *c, const char *text, size_t len,
-                       json_t *json)
+                       json_t *json, int64_t now_ms)
 {
     char *copy = NULL;
     if (json) {
@@ -195,6 +307,7 @@ static int s_set_state(td_yawareness_t *self, s_client_t *c, const char *text, s
     }
     if (c->json && !json) {
         self->nstates--;
+        c->gone_ms = now_ms;
     } else if (!c->json && json) {
         self->nstates++;
         c->order = self->next_order++;
@@ -209,17 +322,24 @@ static int s_set_state(td_yawareness_t *self, s_client_t *c, const char *text, s
 
 /* ---- change lists ---------------------------------------------------------------------------- */
 
+/* Starts a mutating call: empty lists, and a new generation so that no record counts as listed. */
 static void s_reset(td_yawareness_t *self)
 {
-    self->added.len = self->updated.len = self->removed.len = self->changed.len = 0;
+    self->gen++;
+    for (int i = 0; i < S_NLISTS; i++)
+        self->lists[i].len = 0;
 }
 
-static int s_push(s_list_t *l, uint64_t id)
+/* Lists c in list `which` unless this call already did. */
+static int s_push(td_yawareness_t *self, s_client_t *c, int which)
 {
-    for (size_t i = 0; i < l->len; i++) {
-        if (l->ids[i] == id)
-            return 0;
+    if (c->mark_gen != self->gen) {
+        c->mark_gen = self->gen;
+        c->marks = 0;
     }
+    if (c->marks & (1u << which))
+        return 0;
+    s_list_t *l = &self->lists[which];
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         uint64_t *ids = realloc(l->ids, cap * sizeof *ids);
@@ -228,7 +348,8 @@ static int s_push(s_list_t *l, uint64_t id)
         l->ids = ids;
         l->cap = cap;
     }
-    l->ids[l->len++] = id;
+    l->ids[l->len++] = c->client;
+    c->marks |= 1u << which;
     return 0;
 }
 
@@ -236,9 +357,10 @@ static void s_report(const td_yawareness_t *self, td_yawareness_changes_t *ch)
 {
     if (!ch)
         return;
-    *ch = (td_yawareness_changes_t){self->added.ids,   self->added.len,   self->updated.ids,
-                                    self->updated.len, self->removed.ids, self->removed.len,
-                                    self->changed.ids, self->changed.len};
+    const s_list_t *l = self->lists;
+    *ch = (td_yawareness_changes_t){l[S_ADDED].ids,   l[S_ADDED].len,   l[S_UPDATED].ids,
+                                    l[S_UPDATED].len, l[S_REMOVED].ids, l[S_REMOVED].len,
+                                    l[S_CHANGED].ids, l[S_CHANGED].len};
 }
 
 static uint64_t s_next_clock(uint64_t clock)
@@ -256,7 +378,14 @@ td_yawareness_t *td_yawareness_new(uint64_t local_client)
         return NULL;
     self->tag = TD_YAWARENESS_TAG;
     self->local = local_client;
+    self->evict_ms = TD_YAWARENESS_TIMEOUT_MS;
     return self;
+}
+
+void td_yawareness_set_evict_ms(td_yawareness_t *self, int64_t ms)
+{
+    assert(self && self->tag == TD_YAWARENESS_TAG);
+    self->evict_ms = ms;
 }
 
 void td_yawareness_destroy(td_yawareness_t **self_p)
@@ -272,10 +401,8 @@ void td_yawareness_destroy(td_yawareness_t **self_p)
     }
     free(self->clients);
     free(self->index);
-    free(self->added.ids);
-    free(self->updated.ids);
-    free(self->removed.ids);
-    free(self->changed.ids);
+    for (int i = 0; i < S_NLISTS; i++)
+        free(self->lists[i].ids);
     self->tag = 0xdeadbeef;
     free(self);
     *self_p = NULL;
@@ -304,12 +431,12 @@ int td_yawareness_set_local(td_yawareness_t *self, const char *json, size_t n, i
     }
     s_client_t *c = s_find(self, self->local);
     bool known = c != NULL;
-    if (!c && !(c = s_add(self, self->local))) {
+    if (!c && !(c = s_add(self, self->local, now_ms))) {
         json_decref(j);
         return TD_ENOMEM;
     }
     json_t *prev = c->json ? json_incref(c->json) : NULL;
-    int rc = s_set_state(self, c, json, n, j);
+    int rc = s_set_state(self, c, json, n, j, now_ms);
     if (rc != 0) {
         json_decref(prev);
         return rc;
@@ -317,13 +444,13 @@ int td_yawareness_set_local(td_yawareness_t *self, const char *json, size_t n, i
     c->clock = known ? s_next_clock(c->clock) : 0;
     c->updated_ms = now_ms;
     if (!j)
-        rc = s_push(&self->removed, self->local);
+        rc = s_push(self, c, S_REMOVED);
     else if (!prev)
-        rc = s_push(&self->added, self->local);
+        rc = s_push(self, c, S_ADDED);
     else {
-        rc = s_push(&self->updated, self->local);
+        rc = s_push(self, c, S_UPDATED);
         if (rc == 0 && !json_equal(prev, j))
-            rc = s_push(&self->changed, self->local);
+            rc = s_push(self, c, S_CHANGED);
     }
     json_decref(prev);
     s_report(self, ch);
@@ -342,36 +469,37 @@ static int s_apply_entry(td_yawareness_t *self, const td_yawareness_entry_t *en,
         json_decref(j);
         return 0;
     }
-    if (!c && !(c = s_add(self, en->client))) {
+    if (!c && !(c = s_add(self, en->client, now_ms))) {
         json_decref(j);
         return TD_ENOMEM;
     }
     uint64_t clock = en->clock;
-    json_t *prev = c->json ? json_incref(c->json) : NULL;
+    bool changed = !en->is_null && (!c->json || (j != c->json && !json_equal(j, c->json)));
     int rc = 0;
     if (en->is_null) {
         json_decref(j);
         if (en->client == self->local && c->json != NULL)
             clock = s_next_clock(clock); /* never let a peer remove our own state: outbid it */
         else
-            rc = s_set_state(self, c, NULL, 0, NULL);
+            rc = s_set_state(self, c, NULL, 0, NULL, now_ms);
+    } else if (j == c->json) {
+        json_decref(j); /* a renewal repeating the stored text (s_decode shared its parse) */
     } else {
-        rc = s_set_state(self, c, (const char *)en->state.data, en->state.len, j);
+        rc = s_set_state(self, c, (const char *)en->state.data, en->state.len, j, now_ms);
     }
-    if (rc == 0) {
-        c->clock = clock;
-        c->updated_ms = now_ms;
-        if (!known && !en->is_null)
-            rc = s_push(&self->added, en->client);
-        else if (known && en->is_null)
-            rc = s_push(&self->removed, en->client);
-        else if (!en->is_null) {
-            rc = s_push(&self->updated, en->client);
-            if (rc == 0 && (!prev || !json_equal(prev, c->json)))
-                rc = s_push(&self->changed, en->client);
-        }
+    if (rc != 0)
+        return rc;
+    c->clock = clock;
+    c->updated_ms = now_ms;
+    if (!known && !en->is_null)
+        rc = s_push(self, c, S_ADDED);
+    else if (known && en->is_null)
+        rc = s_push(self, c, S_REMOVED);
+    else if (!en->is_null) {
+        rc = s_push(self, c, S_UPDATED);
+        if (rc == 0 && changed)
+            rc = s_push(self, c, S_CHANGED);
     }
-    json_decref(prev);
     return rc;
 }
 
@@ -381,27 +509,18 @@ ssize_t td_yawareness_apply(td_yawareness_t *self, const uint8_t *p, size_t n, i
     assert(self && self->tag == TD_YAWARENESS_TAG);
     s_reset(self);
     s_report(self, ch);
+    s_entries_t in = {.grow = true};
     size_t count = 0;
-    ssize_t r = s_decode(p, n, NULL, NULL, 0, &count, err);
-    if (r < 0)
-        return r;
-    td_yawareness_entry_t *entries = count ? malloc(count * sizeof *entries) : NULL;
-    json_t **jsons = count ? calloc(count, sizeof *jsons) : NULL;
-    if (count && (!entries || !jsons)) {
-        free(entries);
-        free(jsons);
-        return td_error_set(err, TD_ENOMEM, 0, "out of memory");
-    }
-    r = s_decode(p, n, entries, jsons, count, &count, err);
+    ssize_t r = s_decode(self, p, n, &in, &count, err);
     int rc = r < 0 ? (int)r : 0;
-    for (size_t i = 0; i < count && r >= 0; i++) {
+    for (size_t i = 0; i < in.len; i++) {
         if (rc == 0)
-            rc = s_apply_entry(self, &entries[i], jsons[i], now_ms);
+            rc = s_apply_entry(self, &in.v[i], in.jsons[i], now_ms);
         else
-            json_decref(jsons[i]);
+            json_decref(in.jsons[i]);
     }
-    free(entries);
-    free(jsons);
+    free(in.v);
+    free(in.jsons);
     s_report(self, ch);
     return rc < 0 ? rc : r;
 }
@@ -416,17 +535,19 @@ int td_yawareness_check(td_yawareness_t *self, int64_t now_ms, td_yawareness_cha
         /* Renewal: same state, next clock, so peers keep us alive. */
         local->clock = s_next_clock(local->clock);
         local->updated_ms = now_ms;
-        rc = s_push(&self->updated, self->local);
+        rc = s_push(self, local, S_UPDATED);
     }
     for (size_t i = 0; i < self->nclients && rc == 0; i++) {
         s_client_t *c = &self->clients[i];
         if (c->client == self->local || !c->json ||
             now_ms - c->updated_ms < TD_YAWARENESS_TIMEOUT_MS)
             continue;
-        rc = s_set_state(self, c, NULL, 0, NULL);
+        rc = s_set_state(self, c, NULL, 0, NULL, now_ms);
         if (rc == 0)
-            rc = s_push(&self->removed, c->client);
+            rc = s_push(self, c, S_REMOVED);
     }
+    /* The clients just removed lost their state now, so they stay for this call's report. */
+    s_evict(self, now_ms);
     s_report(self, ch);
     return rc;
 }
@@ -441,13 +562,13 @@ int td_yawareness_remove(td_yawareness_t *self, const uint64_t *clients, size_t 
         s_client_t *c = s_find(self, clients[i]);
         if (!c || !c->json)
             continue;
-        rc = s_set_state(self, c, NULL, 0, NULL);
+        rc = s_set_state(self, c, NULL, 0, NULL, now_ms);
         if (rc == 0 && c->client == self->local) {
             c->clock = s_next_clock(c->clock);
             c->updated_ms = now_ms;
         }
         if (rc == 0)
-            rc = s_push(&self->removed, c->client);
+            rc = s_push(self, c, S_REMOVED);
     }
     s_report(self, ch);
     return rc;

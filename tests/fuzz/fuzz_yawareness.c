@@ -1,8 +1,10 @@
-/* fuzz_yawareness.c: awareness updates from peers. The first two bytes pick the local client and a
- * time step; the rest is split at 0xff 0xfe 0xfd markers into updates applied one after another to
- * a tracker at advancing times, with periodic checks in between. After each step the tracker's
- * full encoding must decode, and applying it to a second, fresh tracker must reproduce every
- * state a peer can see. A rejected update must leave the tracker unchanged. */
+/* fuzz_yawareness.c: awareness updates from peers. The first two bytes pick the local client,
+ * whether forgotten clients are evicted (bit 3 of the first byte turns eviction off, as in
+ * y-protocols) and a time step; the rest is split at 0xff 0xfe 0xfd markers into updates applied
+ * one after another to a tracker at advancing times, with periodic checks in between. After each
+ * step the tracker's full encoding must decode, and applying it to a second, fresh tracker must
+ * reproduce every state a peer can see. A rejected update must leave the tracker unchanged, and
+ * every change list must name each client at most once, all of them still encodable. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +31,37 @@ static void s_expect_same(const td_yawareness_t *a, const td_yawareness_t *b)
         abort();
 }
 
+/* No list repeats a client, and every listed client is retained (encodable). */
+static void s_expect_lists(const td_yawareness_t *aw, const td_yawareness_changes_t *ch)
+{
+    const uint64_t *lists[4] = {ch->added, ch->updated, ch->removed, ch->changed};
+    size_t lens[4] = {ch->nadded, ch->nupdated, ch->nremoved, ch->nchanged};
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    for (int l = 0; l < 4; l++) {
+        for (size_t i = 0; i < lens[l]; i++) {
+            for (size_t k = 0; k < i; k++) {
+                if (lists[l][k] == lists[l][i])
+                    abort();
+            }
+        }
+        if (td_yawareness_encode(aw, lists[l], lens[l], &e) != 0)
+            abort();
+    }
+    td_lib0_enc_fini(&e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return 0;
     uint64_t local = data[0] % 8;
+    bool keep_forever = data[0] & 8;
     int64_t step = (int64_t)data[1] * 500;
     data += 2, size -= 2;
     td_yawareness_t *aw = td_yawareness_new(local == 7 ? TD_YAWARENESS_NO_CLIENT : local);
+    if (keep_forever)
+        td_yawareness_set_evict_ms(aw, -1);
     int64_t now = 1000;
     if (local != 7)
         td_yawareness_set_local(aw, "{}", 2, now, NULL);
@@ -56,8 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* apply and decode must agree on validity */
         if (r < 0 && (td_yawareness_nstates(aw) != before || ch.nadded + ch.nremoved != 0))
             abort();
+        s_expect_lists(aw, &ch);
         now += step;
         td_yawareness_check(aw, now, &ch);
+        s_expect_lists(aw, &ch);
         td_lib0_enc_t e;
         td_lib0_enc_init(&e);
         if (td_yawareness_encode_all(aw, &e) != 0 || e.err)

@@ -1,7 +1,9 @@
 /* test_td_store.c: the relay's SQLite store: a fresh file gets the current schema in WAL mode;
  * users and token digests survive a close and reopen; a token moves between users; removal; a
  * token for an unknown user is refused; a file from a newer relay is refused; tokens never appear
- * in the file in plain text (only their digests do). */
+ * in the file in plain text (only their digests do). File ids follow renames of a file and of its
+ * folder; a room's record and log survive a reopen; compaction replaces the log by one snapshot;
+ * the group transaction commits what was written inside it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,80 @@ static int s_collect(const uint8_t digest[32], const td_user_t *u, void *arg)
     return 0;
 }
 
+typedef struct {
+    int n;
+    char data[4][16];
+} s_log_t;
+
+static int s_log(const void *data, size_t len, void *arg)
+{
+    s_log_t *l = arg;
+    if (l->n < 4)
+        snprintf(l->data[l->n], sizeof l->data[0], "%.*s", (int)len, (const char *)data);
+    l->n++;
+    return 0;
+}
+
+static void s_rooms(const char *path)
+{
+    td_error_t err = {0};
+    td_store_t *st = td_store_open(path, &err);
+    TD_ASSERT(st != NULL);
+    char id[64], p[256];
+    TD_ASSERT_EQ(td_store_file_id(st, "a/nb.ipynb", id, sizeof id), TD_ENOENT);
+    TD_ASSERT_OK(td_store_file_add(st, "a/nb.ipynb", "id-1"));
+    TD_ASSERT_OK(td_store_file_add(st, "ab.txt", "id-2"));
+    TD_ASSERT(td_store_file_add(st, "ab.txt", "id-3") != 0); /* a path has one id */
+    TD_ASSERT_OK(td_store_file_move(st, "a", "b/c"));       /* a folder rename */
+    TD_ASSERT_OK(td_store_file_id(st, "b/c/nb.ipynb", id, sizeof id));
+    TD_ASSERT_STR_EQ(id, "id-1");
+    TD_ASSERT_OK(td_store_file_path(st, "id-2", p, sizeof p)); /* "a" is not a prefix of "ab" */
+    TD_ASSERT_STR_EQ(p, "ab.txt");
+    TD_ASSERT_OK(td_store_file_move(st, "b/c/nb.ipynb", "nb2.ipynb"));
+    TD_ASSERT_OK(td_store_file_path(st, "id-1", p, sizeof p));
+    TD_ASSERT_STR_EQ(p, "nb2.ipynb");
+    TD_ASSERT_EQ(td_store_file_path(st, "id-9", p, sizeof p), TD_ENOENT);
+
+    char epoch[64], hash[80], *base = NULL;
+    size_t blen = 0;
+    TD_ASSERT_EQ(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
+                                   sizeof hash), TD_ENOENT);
+    TD_ASSERT_OK(td_store_begin(st));
+    TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", "ep-1", "{}", 2, "h1"));
+    TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u1", 2));
+    TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u2", 2));
+    TD_ASSERT_OK(td_store_commit(st));
+    TD_ASSERT_OK(td_store_commit(st)); /* nothing open: fine */
+    td_store_destroy(&st);
+
+    st = td_store_open(path, &err);
+    TD_ASSERT(st != NULL);
+    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
+                                   sizeof hash));
+    TD_ASSERT_STR_EQ(epoch, "ep-1");
+    TD_ASSERT_STR_EQ(base, "{}");
+    TD_ASSERT_EQ(blen, 2);
+    TD_ASSERT_STR_EQ(hash, "h1");
+    free(base);
+    s_log_t log = {0};
+    TD_ASSERT_OK(td_store_yupdates_foreach(st, "id-1", s_log, &log));
+    TD_ASSERT_EQ(log.n, 2);
+    TD_ASSERT_STR_EQ(log.data[0], "u1");
+    TD_ASSERT_STR_EQ(log.data[1], "u2");
+    TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", NULL, "[1]", 3, "h2")); /* base only */
+    TD_ASSERT_OK(td_store_yupdates_replace(st, "id-1", (const uint8_t *)"snap", 4));
+    memset(&log, 0, sizeof log);
+    TD_ASSERT_OK(td_store_yupdates_foreach(st, "id-1", s_log, &log));
+    TD_ASSERT_EQ(log.n, 1);
+    TD_ASSERT_STR_EQ(log.data[0], "snap");
+    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
+                                   sizeof hash));
+    TD_ASSERT_STR_EQ(epoch, "ep-1");
+    TD_ASSERT_STR_EQ(base, "[1]");
+    free(base);
+    td_store_destroy(&st);
+}
+
 static int s_file_contains(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "rb");
@@ -64,6 +140,7 @@ void test_td_store(void)
     td_store_t *st = td_store_open(path, &err);
     TD_ASSERT(st != NULL);
     TD_ASSERT_EQ(td_store_schema_version(st), TD_STORE_SCHEMA);
+    TD_ASSERT_EQ(td_store_user_get(st, "nobody", NULL), TD_ENOENT);
     td_user_t alice = {.username = "alice", .name = "Alice L", .display_name = "Alice",
                        .initials = "AL", .color = "#e91e63"};
     td_user_t bob = {.username = "bob", .name = "Bob", .display_name = "Bob B.", .initials = "BB"};
@@ -101,6 +178,8 @@ void test_td_store(void)
     TD_ASSERT_EQ(seen.n, 1);
     td_store_destroy(&st);
     TD_ASSERT(!s_file_contains(path, "secret-token") && !s_file_contains(wal, "secret-token"));
+
+    s_rooms(path);
 
     /* A file written by a newer relay is refused, not silently used. */
     sqlite3 *raw = NULL;

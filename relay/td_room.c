@@ -1,0 +1,1448 @@
+/* td_room.c: JupyterLab's real-time collaboration rooms (jupyter-collaboration's wire protocol:
+ * y-websocket v1 framing, y-protocols sync and awareness, the Jupyter RAW save channel).
+ *
+ * A document room ("json:notebook:ID", "text:file:ID") holds one td_ydoc_t built from the store,
+ * never from a browser: the log of every update in SQLite is the source of truth and the file on
+ * disk is an export. Invariants:
+ *  - Durable before visible. Every transaction on the document (a peer's update, a save marker, an
+ *    outside edit merged from disk, an execution output) is appended to the log inside the relay's
+ *    group transaction; nothing that carries document state (fan-out, step2) is queued to any
+ *    socket until that transaction has committed (the uv_check after each loop turn).
+ *  - One lineage per history. The room's epoch (the sessionId clients hold) changes only when the
+ *    history is re-authored (a first seed, or an unreadable log); a client from another epoch is
+ *    closed with 1003 + reloadable, never merged. Seeds are written by client id 0
+ *    (deterministic), every later server write by S_SERVER_CLIENT.
+ *  - Outside edits are merged as a three-way minimal diff against the base (the file content the
+ *    room last agreed with, stored with the log), never loaded over live history.
+ *  - Bad input closes only the peer that sent it; the document is validated before it changes.
+ * Transient rooms (ids with fewer than two ':', e.g. "JupyterLab:globalAwareness") only relay
+ * awareness. Awareness states are rewritten so that `user` is the peer's authenticated identity. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "td/td_stamp.h"
+#include "td/td_yrelpos.h"
+#include "td/td_yawareness.h"
+#include "td/td_ydoc.h"
+#include "td/td_ynotebook.h"
+#include "td/td_ysync.h"
+#include "td/td_ytextdoc.h"
+#include "td/td_yupdate.h"
+#include "td_acl.h"
+#include "td_comments.h"
+#include "td_contents.h"
+#include "td_log.h"
+#include "td_relay.h"
+#include "td_store.h"
+
+#define S_SERVER_CLIENT 1           /* the relay's own writes after the seed */
+#define S_COMPACT_UPDATES 2000      /* log entries since the last snapshot before compacting */
+#define S_COMPACT_BYTES (8u << 20)  /* or this many logged bytes */
+#define S_TICK_MS 1000              /* awareness timeouts and disk polling */
+#define S_MAX_AWARENESS 10000       /* entries in one awareness message */
+
+enum { R_AWARENESS, R_NOTEBOOK, R_FILE };
+
+/* A frame waiting for the group commit: to `only`, or to every peer but `except`. */
+typedef struct s_out {
+    struct s_out *next;
+    td_obuf_t *buf;
+    td_peer_t *only, *except;
+} s_out_t;
+
+/* A server-side execution of one cell. */
+typedef struct s_exec {
+    struct s_exec *next;
+    td_room_t *room;
+    td_kernel_t *k;
+    td_kexec_t *kx;
+    char cell_id[256];
+    int64_t count;
+    char status[16];
+    td_waiter_t *waiters;
+} s_exec_t;
+
+struct td_peer {
+    td_peer_t *next;
+    td_room_t *room;
+    td_pss_t *ws;
+    const td_user_t *user;
+    int can_edit, can_save; /* from the peer's role on the file */
+    int told_readonly;
+    uint64_t *aw;        /* awareness clients this connection controls */
+    size_t naw, aw_cap;
+    int autosave;
+};
+
+struct td_room {
+    td_room_t *next, *flush_next;
+    td_relay_t *r;
+    char name[TD_ROUTE_ARG_MAX];
+    int kind;
+    char file_id[TD_UUID_LEN + 1];
+    char epoch[TD_UUID_LEN + 1];
+    char path[TD_ROUTE_PATH_MAX];
+    td_ydoc_t *doc;
+    td_ynb_exec_t *nbexec;
+    td_yawareness_t *aw;
+    td_peer_t *peers;
+    int npeers;
+    s_out_t *out, **out_tail;
+    int flushing;
+    /* disk */
+    char *base;          /* the file content last agreed with: notebook JSON or text */
+    size_t base_len;
+    char base_hash[80];
+    char disk_stamp[96]; /* last_modified + size when last looked at */
+    /* history */
+    size_t log_n, log_bytes;
+    uint64_t changes, saved_changes;
+    int store_failed;
+    s_exec_t *execs;
+    uv_timer_t tick, save, unload;
+    int handles;
+    int closing;
+};
+
+static void s_room_close(td_room_t *room);
+
+static int64_t s_now_ms(td_relay_t *r)
+{
+    return td_relay_now(r) / 1000;
+}
+
+/* ---- outgoing frames --------------------------------------------------------------------------- */
+
+static td_obuf_t *s_frame(td_lib0_enc_t *e)
+{
+    size_t len;
+    uint8_t *body = td_lib0_enc_steal(e, &len);
+    if (!body)
+        return NULL;
+    uint8_t *mem = malloc(LWS_PRE + len);
+    if (mem)
+        memcpy(mem + LWS_PRE, body, len);
+    free(body);
+    return mem ? td_obuf_new(mem, len, 1) : NULL;
+}
+
+/* Sends now: frames that carry no document state (awareness, RAW replies). */
+static void s_send(td_peer_t *p, td_obuf_t *b)
+{
+    if (b && p->ws)
+        td_ws_enqueue(p->ws, b);
+}
+
+/* Sends to every peer but except. A send never takes a peer out of the list (td_ws_close
+ * leaves it in place until its socket is gone), so the walk is safe. */
+static void s_broadcast_now(td_room_t *room, td_obuf_t *b, td_peer_t *except)
+{
+    for (td_peer_t *p = room->peers; p; p = p->next)
+        if (p != except)
+            s_send(p, b);
+}
+
+/* Queues a frame until the group commit (takes b). */
+static void s_queue(td_room_t *room, td_obuf_t *b, td_peer_t *only, td_peer_t *except)
+{
+    s_out_t *o = b ? malloc(sizeof *o) : NULL;
+    if (!o) {
+        td_obuf_unref(&b);
+        return;
+    }
+    *o = (s_out_t){NULL, b, only, except};
+    *room->out_tail = o;
+    room->out_tail = &o->next;
+    if (!room->flushing) {
+        room->flushing = 1;
+        room->flush_next = room->r->flushing;
+        room->r->flushing = room;
+    }
+}
+
+static void s_out_clear(td_room_t *room)
+{
+    while (room->out) {
+        s_out_t *o = room->out;
+        room->out = o->next;
+        td_obuf_unref(&o->buf);
+        free(o);
+    }
+    room->out_tail = &room->out;
+}
+
+/* ---- the log ----------------------------------------------------------------------------------- */
+
+static int s_compact(td_room_t *room)
+{
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    int rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
+    if (rc == 0 && e.err)
+        rc = TD_ENOMEM;
+    if (rc == 0 && (rc = td_store_begin(room->r->store)) == 0)
+        rc = td_store_yupdates_replace(room->r->store, room->file_id, e.buf, e.len);
+    if (rc == 0) {
+        TD_LOG(TD_LOG_DEBUG, "relay.room", "%s: compacted %zu updates (%zu bytes) into %zu bytes",
+               room->path, room->log_n, room->log_bytes, e.len);
+        room->log_n = 1;
+        room->log_bytes = e.len;
+    }
+    td_lib0_enc_fini(&e);
+    return rc;
+}
+
+static void s_arm_save(td_room_t *room);
+
+/* Tells the comments which cells the notebook has now (threads of deleted cells are orphaned,
+ * and re-attached when the cell comes back). */
+static void s_sync_cells(td_room_t *room)
+{
+    td_ytype_t *cells = td_ydoc_get(room->doc, "cells", TD_YTYPE_UNDEFINED);
+    size_t n = cells ? td_ytype_len(cells) : 0;
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    json_t **keep = calloc(n ? n : 1, sizeof *keep);
+    size_t k = 0;
+    for (size_t i = 0; ids && keep && i < n; i++) {
+        td_ytype_t *cell = td_yarray_get_type(cells, i);
+        json_t *id = cell ? td_ymap_get_json(cell, "id") : NULL;
+        if (json_is_string(id)) {
+            keep[k] = id;
+            ids[k++] = json_string_value(id);
+        } else {
+            json_decref(id);
+        }
+    }
+    if (ids && keep && room->r->comments)
+        td_comments_sync_cells(room->r->comments, room->file_id, ids, k);
+    for (size_t i = 0; keep && i < k; i++)
+        json_decref(keep[i]);
+    free(ids);
+    free(keep);
+}
+
+/* Every transaction on the document: log it, then queue it for everyone but its origin. */
+static void s_on_txn(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
+{
+    (void)doc;
+    td_room_t *room = arg;
+    td_store_t *st = room->r->store;
+    room->changes++;
+    if (td_store_begin(st) != 0 ||
+        td_store_yupdate_add(st, room->file_id, info->update, info->update_len) != 0) {
+        room->store_failed = 1;
+        TD_LOG(TD_LOG_ERROR, "relay.room", "%s: cannot log an update", room->path);
+        return;
+    }
+    room->log_n++;
+    room->log_bytes += info->update_len;
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    td_ysync_ws_encode_sync(&e, TD_YSYNC_UPDATE, info->update, info->update_len);
+    s_queue(room, s_frame(&e), NULL, info->local ? NULL : info->origin);
+    td_lib0_enc_fini(&e);
+    s_arm_save(room);
+    if (room->kind == R_NOTEBOOK) {
+        td_ytype_t *cells = td_ydoc_get(room->doc, "cells", TD_YTYPE_UNDEFINED);
+        for (size_t i = 0; i < info->nchanged; i++)
+            if (info->changed[i] == cells) {
+                s_sync_cells(room);
+                break;
+            }
+    }
+}
+
+/* The uv_check after each loop turn: commit, then let the committed frames out. */
+static void s_on_commit(uv_check_t *h)
+{
+    td_relay_t *r = h->data;
+    int rc = td_store_commit(r->store); /* a no-op unless this turn wrote something */
+    if (rc != 0)
+        TD_LOG(TD_LOG_ERROR, "relay.room", "store commit failed: updates are not durable");
+    td_room_t *room;
+    while ((room = r->flushing) != NULL) {
+        r->flushing = room->flush_next;
+        room->flushing = 0;
+        if (rc != 0 || room->store_failed) {
+            /* Not durable, so not acknowledged: drop the peers; they resend on reconnect. */
+            room->store_failed = 0;
+            s_out_clear(room);
+            for (td_peer_t *p = room->peers; p; p = p->next)
+                td_ws_close(p->ws, 1011, "tandem-relay: the store failed; reconnect");
+            continue;
+        }
+        for (s_out_t *o = room->out; o; o = o->next) {
+            if (o->only)
+                s_send(o->only, o->buf);
+            else
+                s_broadcast_now(room, o->buf, o->except);
+        }
+        s_out_clear(room);
+        if ((room->log_n > S_COMPACT_UPDATES || room->log_bytes > S_COMPACT_BYTES) &&
+            s_compact(room) == 0)
+            td_store_commit(r->store);
+    }
+}
+
+/* ---- disk -------------------------------------------------------------------------------------- */
+
+/* Reads the file: content (notebook dict or text) and hash; NULL content when only the stamp is
+ * wanted. Returns the contents status (200) or another HTTP status. */
+static int s_disk_read(td_room_t *room, int content, json_t **model)
+{
+    td_contents_query_t q = {room->kind == R_NOTEBOOK ? "notebook" : "file",
+                             room->kind == R_NOTEBOOK ? NULL : "text", content ? "1" : "0",
+                             content ? "1" : "0"};
+    return td_contents_get(room->r->contents, room->path, &q, model);
+}
+
+static void s_stamp(const json_t *model, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%lld", json_string_value(json_object_get(model, "last_modified")) ?: "",
+             (long long)json_integer_value(json_object_get(model, "size")));
+}
+
+/* The base form of a content value: compact JSON for a notebook, the text for a file. */
+static char *s_base_of(td_room_t *room, const json_t *content, size_t *len)
+{
+    char *b = NULL;
+    if (room->kind == R_NOTEBOOK)
+        b = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS);
+    else if (json_is_string(content))
+        b = strndup(json_string_value(content), json_string_length(content));
+    *len = b ? strlen(b) : 0;
+    return b;
+}
+
+static int s_set_base(td_room_t *room, const json_t *content, const char *hash)
+{
+    size_t n;
+    char *b = s_base_of(room, content, &n);
+    if (!b)
+        return TD_ENOMEM;
+    free(room->base);
+    room->base = b;
+    room->base_len = n;
+    snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
+    return td_store_begin(room->r->store) ||
+                   td_store_ydoc_put(room->r->store, room->file_id, NULL, b, n, room->base_hash)
+               ? TD_ESTATE
+               : 0;
+}
+
+/* Merges what another program wrote into the live document (a minimal diff by the server client,
+ * three-way against the base). force: look even when the stamp did not move. 0 or TD_E*. */
+static int s_sync_disk(td_room_t *room, int force)
+{
+    json_t *m = NULL;
+    if (s_disk_read(room, 0, &m) != 200) {
+        json_decref(m);
+        return TD_ENOENT; /* gone or unreadable: keep the room as it is */
+    }
+    char stamp[96];
+    s_stamp(m, stamp, sizeof stamp);
+    json_decref(m);
+    if (!force && strcmp(stamp, room->disk_stamp) == 0)
+        return 0;
+    m = NULL;
+    if (s_disk_read(room, 1, &m) != 200) {
+        json_decref(m);
+        return TD_ENOENT;
+    }
+    s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
+    const char *hash = json_string_value(json_object_get(m, "hash"));
+    json_t *content = json_object_get(m, "content");
+    int rc = 0;
+    if (hash && strcmp(hash, room->base_hash) == 0) {
+        json_decref(m); /* touched, not changed */
+        return 0;
+    }
+    bool changed = false;
+    td_error_t err = {0};
+    if (room->kind == R_NOTEBOOK) {
+        json_t *base = json_loadb(room->base, room->base_len, 0, NULL);
+        rc = td_ynb_merge(room->doc, base, content, S_SERVER_CLIENT, NULL, NULL, &changed, &err);
+        json_decref(base);
+    } else {
+        const char *text = json_string_value(content);
+        rc = text ? td_ytextdoc_merge(room->doc, room->base, room->base_len, text,
+                                      json_string_length(content), S_SERVER_CLIENT, NULL, NULL,
+                                      &changed, &err)
+                  : TD_EPROTO;
+    }
+    if (rc == 0)
+        rc = s_set_base(room, content, hash);
+    TD_LOG(rc ? TD_LOG_WARN : TD_LOG_INFO, "relay.room", "%s: changed on disk: %s%s%s", room->path,
+           rc ? "not merged: " : changed ? "merged" : "nothing new",
+           rc ? td_strerror(rc) : "", err.text[0] ? err.text : "");
+    json_decref(m);
+    return rc;
+}
+
+/* Writes the document to its file. Returns "success" or "failed". */
+static const char *s_save(td_room_t *room)
+{
+    if (room->kind == R_AWARENESS)
+        return "skipped";
+    s_sync_disk(room, 0); /* never write over an outside edit: merge it first */
+    json_t *content = NULL;
+    td_error_t err = {0};
+    int rc;
+    if (room->kind == R_NOTEBOOK) {
+        rc = td_ynb_export(room->doc, 0, &content, &err);
+    } else {
+        char *text = NULL;
+        size_t n = 0;
+        rc = td_ytextdoc_export(room->doc, &text, &n);
+        content = rc == 0 ? json_stringn(text, n) : NULL;
+        free(text);
+        if (rc == 0 && !content)
+            rc = TD_ENOMEM;
+    }
+    if (rc != 0) {
+        TD_LOG(TD_LOG_ERROR, "relay.room", "%s: cannot export: %s %s", room->path,
+               td_strerror(rc), err.text);
+        return "failed";
+    }
+    json_t *written = content;
+    if (room->kind == R_NOTEBOOK && room->r->embed_comments && room->r->comments) {
+        /* Threads go into cell metadata only in the file, never into the shared document. */
+        written = json_deep_copy(content);
+        if (!written || td_comments_embed(room->r->comments, room->file_id, written) != 0) {
+            json_decref(written);
+            written = json_incref(content);
+        }
+    } else {
+        json_incref(written);
+    }
+    json_t *model = json_pack("{s:s, s:s, s:o}", "type",
+                              room->kind == R_NOTEBOOK ? "notebook" : "file", "format",
+                              room->kind == R_NOTEBOOK ? "json" : "text", "content", written);
+    json_t *ans = NULL, *m = NULL;
+    int status = model ? td_contents_put(room->r->contents, room->path, model, &ans) : 500;
+    json_decref(model);
+    json_decref(ans);
+    if (status != 200 && status != 201) {
+        json_decref(content);
+        TD_LOG(TD_LOG_ERROR, "relay.room", "%s: save failed (%d)", room->path, status);
+        return "failed";
+    }
+    td_contents_query_t q = {room->kind == R_NOTEBOOK ? "notebook" : "file", NULL, "0", "1"};
+    const char *hash = NULL;
+    if (td_contents_get(room->r->contents, room->path, &q, &m) == 200) {
+        hash = json_string_value(json_object_get(m, "hash"));
+        s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
+    }
+    s_set_base(room, content, hash);
+    td_ynb_mark_saved(room->doc, hash);
+    room->saved_changes = room->changes;
+    json_decref(content);
+    json_decref(m);
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: saved", room->path);
+    return "success";
+}
+
+static int s_autosave_on(const td_room_t *room)
+{
+    for (const td_peer_t *p = room->peers; p; p = p->next)
+        if (p->autosave && p->can_save)
+            return 1;
+    return 0;
+}
+
+static void s_on_save(uv_timer_t *t)
+{
+    td_room_t *room = t->data;
+    if (room->changes != room->saved_changes && s_autosave_on(room))
+        s_save(room);
+}
+
+static void s_arm_save(td_room_t *room)
+{
+    if (room->kind != R_AWARENESS && room->changes != room->saved_changes && s_autosave_on(room))
+        uv_timer_start(&room->save, s_on_save, room->r->autosave_ms, 0);
+}
+
+/* ---- loading ----------------------------------------------------------------------------------- */
+
+static int s_replay_one(const void *data, size_t len, void *arg)
+{
+    td_room_t *room = arg;
+    td_error_t err = {0};
+    room->log_n++;
+    room->log_bytes += len;
+    return td_ydoc_apply_update(room->doc, data, len, NULL, &err);
+}
+
+/* Seeds a new lineage from the file (deterministic, client 0). */
+static int s_seed(td_room_t *room, const json_t *content, const char *hash, td_error_t *err)
+{
+    td_store_t *st = room->r->store;
+    int rc = room->kind == R_NOTEBOOK
+                 ? td_ynb_load(room->doc, content, err)
+                 : td_ytextdoc_load(room->doc, json_string_value(content),
+                                    json_string_length(content), err);
+    if (rc != 0)
+        return rc;
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
+    size_t n;
+    char *base = rc == 0 ? s_base_of(room, content, &n) : NULL;
+    if (rc == 0 && (e.err || !base))
+        rc = TD_ENOMEM;
+    if (rc == 0 && ((rc = td_store_begin(st)) != 0 ||
+                    (rc = td_store_ydoc_put(st, room->file_id, room->epoch, base, n,
+                                            hash ? hash : "")) != 0 ||
+                    (rc = td_store_yupdates_replace(st, room->file_id, e.buf, e.len)) != 0))
+        rc = TD_ESTATE;
+    if (rc == 0) {
+        room->log_n = 1;
+        room->log_bytes = e.len;
+        room->base = base;
+        room->base_len = n;
+        base = NULL;
+        snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
+    }
+    free(base);
+    td_lib0_enc_fini(&e);
+    return rc;
+}
+
+/* Builds the document: from the log when there is one (then merges an outside edit made while
+ * the room was not loaded), else seeds a lineage from the file. Returns 0, or a websocket close
+ * code (4404 no file, 4400 not loadable, 4500 server error) with reason. */
+static int s_load(td_room_t *room, char *reason, size_t cap)
+{
+    td_relay_t *r = room->r;
+    json_t *m = NULL;
+    int status = s_disk_read(room, 1, &m);
+    if (status != 200) {
+        snprintf(reason, cap, "%s", json_string_value(json_object_get(m, "message")) ?: "cannot read the file");
+        json_decref(m);
+        return status == 404 ? 4404 : status >= 500 ? 4500 : 4400;
+    }
+    json_t *content = json_object_get(m, "content");
+    const char *hash = json_string_value(json_object_get(m, "hash"));
+    s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
+    room->doc = td_ydoc_new(&r->env, 0);
+    if (!room->doc) {
+        json_decref(m);
+        snprintf(reason, cap, "out of memory");
+        return 4500;
+    }
+    char epoch[64] = "";
+    char hashbuf[80] = "";
+    int rc = td_store_ydoc_get(r->store, room->file_id, epoch, sizeof epoch, &room->base,
+                               &room->base_len, hashbuf, sizeof hashbuf);
+    td_error_t err = {0};
+    if (rc == 0) {
+        snprintf(room->epoch, sizeof room->epoch, "%s", epoch);
+        snprintf(room->base_hash, sizeof room->base_hash, "%s", hashbuf);
+        rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
+        if (rc == 0 && room->log_n == 0)
+            rc = s_seed(room, content, hash, &err); /* indexed by a session PUT, never opened */
+        else if (rc == 0)
+            rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT);
+        if (rc == 0 && room->log_n && (!hash || strcmp(hash, room->base_hash) != 0)) {
+            td_ydoc_observe(room->doc, s_on_txn, room);
+            rc = s_sync_disk(room, 1);
+            td_ydoc_unobserve(room->doc, s_on_txn, room);
+        }
+        if (rc != 0 && rc != TD_ENOENT) {
+            /* The history cannot be read back: start a new lineage so that no client merges
+             * its copy of the old one into a reseeded document. */
+            TD_LOG(TD_LOG_ERROR, "relay.room", "%s: history unusable (%s %s); new lineage",
+                   room->path, td_strerror(rc), err.text);
+            rc = TD_ENOENT;
+            td_ydoc_destroy(&room->doc);
+            free(room->base);
+            room->base = NULL;
+            room->log_n = room->log_bytes = 0;
+            room->doc = td_ydoc_new(&r->env, 0);
+        } else {
+            rc = 0;
+        }
+    }
+    if (rc == TD_ENOENT && room->doc) {
+        td_stamp_uuid(&r->env, room->epoch);
+        err = (td_error_t){0};
+        rc = s_seed(room, content, hash, &err);
+    }
+    if (rc == 0)
+        rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT);
+    if (rc == 0 && td_store_commit(r->store) != 0)
+        rc = TD_ESTATE;
+    json_decref(m);
+    if (rc != 0) {
+        snprintf(reason, cap, "cannot load: %s %s", td_strerror(rc), err.text);
+        return rc == TD_EPROTO ? 4400 : 4500;
+    }
+    if (room->kind == R_NOTEBOOK && !(room->nbexec = td_ynb_exec_new(room->doc))) {
+        snprintf(reason, cap, "out of memory");
+        return 4500;
+    }
+    td_ydoc_observe(room->doc, s_on_txn, room);
+    room->saved_changes = room->changes;
+    if (room->kind == R_NOTEBOOK)
+        s_sync_cells(room);
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: loaded (%zu logged updates)", room->path, room->log_n);
+    return 0;
+}
+
+/* ---- room lifetime ----------------------------------------------------------------------------- */
+
+static void s_on_tick(uv_timer_t *t)
+{
+    td_room_t *room = t->data;
+    td_relay_t *r = room->r;
+    td_yawareness_changes_t ch;
+    if (td_yawareness_check(room->aw, s_now_ms(r), &ch) == 0 && ch.nremoved) {
+        td_lib0_enc_t e, w;
+        td_lib0_enc_init(&e);
+        td_lib0_enc_init(&w);
+        if (td_yawareness_encode(room->aw, ch.removed, ch.nremoved, &e) == 0 && !e.err) {
+            td_ysync_ws_encode_awareness(&w, e.buf, e.len);
+            td_obuf_t *b = s_frame(&w);
+            s_broadcast_now(room, b, NULL);
+            td_obuf_unref(&b);
+        }
+        td_lib0_enc_fini(&e);
+        td_lib0_enc_fini(&w);
+    }
+    if (room->kind != R_AWARENESS)
+        s_sync_disk(room, 0);
+}
+
+static void s_handle_closed(uv_handle_t *h)
+{
+    td_room_t *room = h->data;
+    if (--room->handles == 0) {
+        free(room->base);
+        free(room);
+    }
+}
+
+/* Unlinks and frees the room (no peers left): compacts its log, cancels executions. */
+static void s_room_close(td_room_t *room)
+{
+    td_relay_t *r = room->r;
+    if (room->closing)
+        return;
+    room->closing = 1;
+    for (td_room_t **pp = &r->rooms; *pp; pp = &(*pp)->next)
+        if (*pp == room) {
+            *pp = room->next;
+            break;
+        }
+    for (td_room_t **pp = &r->flushing; *pp; pp = &(*pp)->flush_next)
+        if (*pp == room) {
+            *pp = room->flush_next;
+            break;
+        }
+    s_out_clear(room);
+    while (room->execs) {
+        s_exec_t *x = room->execs;
+        room->execs = x->next;
+        td_kexec_cancel(x->k, &x->kx);
+        td_waiters_fire(&x->waiters, x->k, TD_ESTATE);
+        free(x);
+    }
+    if (room->doc) {
+        td_ydoc_unobserve(room->doc, s_on_txn, room);
+        if (room->log_n > 1 && s_compact(room) == 0)
+            td_store_commit(r->store);
+    }
+    td_ynb_exec_destroy(&room->nbexec);
+    td_ydoc_destroy(&room->doc);
+    td_yawareness_destroy(&room->aw);
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: unloaded", room->path[0] ? room->path : room->name);
+    uv_close((uv_handle_t *)&room->tick, s_handle_closed);
+    uv_close((uv_handle_t *)&room->save, s_handle_closed);
+    uv_close((uv_handle_t *)&room->unload, s_handle_closed);
+}
+
+static void s_on_unload(uv_timer_t *t)
+{
+    td_room_t *room = t->data;
+    if (!room->peers && !room->execs)
+        s_room_close(room);
+}
+
+static td_room_t *s_room_find(td_relay_t *r, const char *name)
+{
+    for (td_room_t *room = r->rooms; room; room = room->next)
+        if (strcmp(room->name, name) == 0)
+            return room;
+    return NULL;
+}
+
+static td_room_t *s_room_new(td_relay_t *r, const char *name, int kind)
+{
+    td_room_t *room = calloc(1, sizeof *room);
+    if (!room)
+        return NULL;
+    room->r = r;
+    snprintf(room->name, sizeof room->name, "%s", name);
+    room->kind = kind;
+    room->out_tail = &room->out;
+    room->aw = td_yawareness_new(TD_YAWARENESS_NO_CLIENT);
+    if (!room->aw) {
+        free(room);
+        return NULL;
+    }
+    uv_timer_t *timers[3] = {&room->tick, &room->save, &room->unload};
+    for (int i = 0; i < 3; i++) {
+        uv_timer_init(r->loop, timers[i]);
+        timers[i]->data = room;
+    }
+    room->handles = 3;
+    uint64_t tick = kind == R_AWARENESS ? S_TICK_MS : r->file_poll_ms;
+    uv_timer_start(&room->tick, s_on_tick, tick, tick);
+    room->next = r->rooms;
+    r->rooms = room;
+    return room;
+}
+
+/* ---- sessions ---------------------------------------------------------------------------------- */
+
+/* The id of an API path, created on first use (*created = 1). 0 or TD_E*. */
+static int s_file_id(td_relay_t *r, const char *path, char *id, int *created)
+{
+    *created = 0;
+    int rc = td_store_file_id(r->store, path, id, TD_UUID_LEN + 1);
+    if (rc != TD_ENOENT)
+        return rc;
+    td_stamp_uuid(&r->env, id);
+    *created = 1;
+    return td_store_file_add(r->store, path, id);
+}
+
+int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t **out)
+{
+    char norm[TD_ROUTE_PATH_MAX];
+    const char *format = json_string_value(json_object_get(body, "format"));
+    const char *type = json_string_value(json_object_get(body, "type"));
+    *out = NULL;
+    if (!format || !type || td_contents_path_norm(path, norm, sizeof norm) != 0) {
+        *out = json_pack("{s:s, s:n}", "message", "Expected {format, type} and a valid path",
+                         "reason");
+        return 400;
+    }
+    json_t *m = NULL;
+    td_contents_query_t q = {NULL, NULL, "0", "0"};
+    int status = td_contents_get(r->contents, norm, &q, &m);
+    const char *kind = json_string_value(json_object_get(m, "type"));
+    if (status == 200 && kind && strcmp(kind, "directory") == 0)
+        status = 404;
+    json_decref(m);
+    if (status != 200) {
+        *out = json_pack("{s:s, s:n}", "message", "File not found", "reason");
+        return status == 404 ? 404 : status;
+    }
+    char id[TD_UUID_LEN + 1], epoch[64] = "", hash[80];
+    int created = 0;
+    int rc = s_file_id(r, norm, id, &created);
+    char *base = NULL;
+    size_t blen;
+    if (rc == 0 && (rc = td_store_ydoc_get(r->store, id, epoch, sizeof epoch, &base, &blen, hash,
+                                           sizeof hash)) == TD_ENOENT) {
+        /* The lineage is named now; the document is seeded when a client first opens it. */
+        td_stamp_uuid(&r->env, epoch);
+        rc = td_store_ydoc_put(r->store, id, epoch, "", 0, "");
+    }
+    free(base);
+    if (rc != 0) {
+        *out = json_pack("{s:s, s:n}", "message", "The store failed", "reason");
+        return 500;
+    }
+    *out = json_pack("{s:s, s:s, s:s, s:s}", "format", format, "type", type, "fileId", id,
+                     "sessionId", epoch);
+    return created ? 201 : 200;
+}
+
+void td_rooms_renamed(td_relay_t *r, const char *from, const char *to)
+{
+    if (td_store_file_move(r->store, from, to) != 0)
+        TD_LOG(TD_LOG_WARN, "relay.room", "cannot record a rename in the store");
+    size_t n = strlen(from);
+    for (td_room_t *room = r->rooms; room; room = room->next) {
+        if (room->kind == R_AWARENESS || strncmp(room->path, from, n) != 0 ||
+            (room->path[n] != '\0' && room->path[n] != '/'))
+            continue;
+        char np[TD_ROUTE_PATH_MAX];
+        if (snprintf(np, sizeof np, "%s%s", to, room->path + n) >= (int)sizeof np)
+            continue;
+        snprintf(room->path, sizeof room->path, "%s", np);
+        json_t *v = json_string(np);
+        if (v)
+            td_ynb_state_set(room->doc, "path", v);
+        json_decref(v);
+    }
+}
+
+/* ---- peers ------------------------------------------------------------------------------------- */
+
+static int s_close_json(char *reason, size_t cap, const char *why, const char *sid)
+{
+    json_t *j = json_pack("{s:s, s:s, s:b}", "reason", why, "sessionId", sid, "reloadable", 1);
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    snprintf(reason, cap, "%s", t && strlen(t) < cap ? t : "{\"reason\":\"unknown_session\",\"reloadable\":true}");
+    free(t);
+    json_decref(j);
+    return 1003;
+}
+
+td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
+                        const td_user_t *user, td_pss_t *ws, int *code, char *reason, size_t cap)
+{
+    int kind = R_AWARENESS;
+    char id[TD_ROUTE_ARG_MAX] = "";
+    const char *c1 = strchr(name, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (c2) {
+        if (strncmp(name, "json:notebook:", 14) == 0)
+            kind = R_NOTEBOOK;
+        else if (strncmp(name, "text:file:", 10) == 0)
+            kind = R_FILE;
+        else {
+            *code = 4400;
+            snprintf(reason, cap, "tandem-relay: unsupported room format");
+            return NULL;
+        }
+        snprintf(id, sizeof id, "%s", c2 + 1);
+    }
+    td_room_t *room = s_room_find(r, name);
+    char path[TD_ROUTE_PATH_MAX];
+    if (kind != R_AWARENESS && !room &&
+        td_store_file_path(r->store, id, path, sizeof path) != 0) {
+        *code = 4404;
+        snprintf(reason, cap, "tandem-relay: no file with this id");
+        return NULL;
+    }
+    int can_edit = 1, can_save = 1;
+    if (kind != R_AWARENESS) {
+        int nd = 0;
+        const char *fpath = room ? room->path : path;
+        td_role_t role = td_acl_role(r->acl, user->username, fpath, &nd);
+        if (!td_acl_allows(role, nd, TD_ACL_READ)) {
+            *code = 4403;
+            snprintf(reason, cap, "tandem-relay: your role does not allow opening this file");
+            td_acl_audit(r->acl, user->username, "denied", fpath, "open room");
+            return NULL;
+        }
+        can_edit = td_acl_allows(role, nd, TD_ACL_EDIT_DOCUMENT);
+        can_save = td_acl_allows(role, nd, TD_ACL_SAVE);
+        td_acl_audit(r->acl, user->username, "open", fpath, td_role_name(role));
+    }
+    char epoch[64] = "";
+    if (kind != R_AWARENESS && !room) {
+        char *base = NULL, hash[80];
+        size_t blen;
+        if (td_store_ydoc_get(r->store, id, epoch, sizeof epoch, &base, &blen, hash,
+                              sizeof hash) != 0)
+            epoch[0] = '\0';
+        free(base);
+    }
+    if (kind != R_AWARENESS && strcmp(session_id, room ? room->epoch : epoch) != 0) {
+        *code = s_close_json(reason, cap, "unknown_session", session_id);
+        return NULL;
+    }
+    if (!room) {
+        room = s_room_new(r, name, kind);
+        if (!room) {
+            *code = 1011;
+            snprintf(reason, cap, "tandem-relay: out of memory");
+            return NULL;
+        }
+        if (kind != R_AWARENESS) {
+            snprintf(room->file_id, sizeof room->file_id, "%s", id);
+            snprintf(room->path, sizeof room->path, "%s", path);
+            int rc = s_load(room, reason, cap);
+            if (rc == 0 && strcmp(room->epoch, session_id) != 0)
+                rc = s_close_json(reason, cap, "unknown_session", session_id); /* reseeded */
+            if (rc != 0) {
+                *code = rc;
+                s_room_close(room);
+                return NULL;
+            }
+        }
+    }
+    td_peer_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        *code = 1011;
+        snprintf(reason, cap, "tandem-relay: out of memory");
+        if (!room->peers)
+            s_room_close(room);
+        return NULL;
+    }
+    p->room = room;
+    p->ws = ws;
+    p->user = user;
+    p->can_edit = can_edit;
+    p->can_save = can_save;
+    p->next = room->peers;
+    room->peers = p;
+    room->npeers++;
+    uv_timer_stop(&room->unload);
+    /* The server speaks first: step1 with its state vector, then every awareness state. */
+    td_lib0_enc_t e, sv;
+    td_lib0_enc_init(&e);
+    td_lib0_enc_init(&sv);
+    if (room->doc)
+        td_ydoc_encode_state_vector(room->doc, &sv);
+    else
+        td_lib0_write_varuint(&sv, 0);
+    td_ysync_ws_encode_sync(&e, TD_YSYNC_STEP1, sv.buf, sv.len);
+    td_obuf_t *b = s_frame(&e);
+    s_send(p, b);
+    td_obuf_unref(&b);
+    if (td_yawareness_nstates(room->aw)) {
+        td_lib0_enc_t a;
+        td_lib0_enc_init(&a);
+        td_lib0_enc_init(&e);
+        if (td_yawareness_encode_all(room->aw, &a) == 0 && !a.err) {
+            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
+            b = s_frame(&e);
+            s_send(p, b);
+            td_obuf_unref(&b);
+        }
+        td_lib0_enc_fini(&a);
+    }
+    td_lib0_enc_fini(&e);
+    td_lib0_enc_fini(&sv);
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: %s joined (%d peers)",
+           room->path[0] ? room->path : room->name, user->username, room->npeers);
+    return p;
+}
+
+static void s_aw_track(td_peer_t *p, uint64_t client, int has_state)
+{
+    for (size_t i = 0; i < p->naw; i++)
+        if (p->aw[i] == client) {
+            if (!has_state)
+                p->aw[i] = p->aw[--p->naw];
+            return;
+        }
+    if (!has_state)
+        return;
+    if (p->naw == p->aw_cap) {
+        size_t cap = p->aw_cap ? p->aw_cap * 2 : 4;
+        uint64_t *g = realloc(p->aw, cap * sizeof *g);
+        if (!g)
+            return;
+        p->aw = g;
+        p->aw_cap = cap;
+    }
+    p->aw[p->naw++] = client;
+}
+
+/* An awareness update from a peer: every state's `user` becomes the peer's identity, then it is
+ * applied and echoed to every peer (the sender too: that keeps a lone client's connection
+ * alive). Returns 0 or -1 (malformed). */
+static int s_awareness(td_peer_t *p, td_bytes_t body, char *reason, size_t cap)
+{
+    td_room_t *room = p->room;
+    td_error_t err = {0};
+    size_t n = 0;
+    if (td_yawareness_decode(body.data, body.len, NULL, 0, &n, &err) < 0 || n > S_MAX_AWARENESS) {
+        snprintf(reason, cap, "tandem-relay: malformed awareness update");
+        return -1;
+    }
+    td_yawareness_entry_t *ent = calloc(n ? n : 1, sizeof *ent);
+    if (!ent || td_yawareness_decode(body.data, body.len, ent, n, &n, &err) < 0) {
+        free(ent);
+        snprintf(reason, cap, "tandem-relay: malformed awareness update");
+        return -1;
+    }
+    json_t *ident = td_auth_identity(p->user);
+    td_lib0_enc_t u, e;
+    td_lib0_enc_init(&u);
+    td_lib0_enc_init(&e);
+    td_yawareness_encode_begin(&u, n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *st = ent[i].is_null ? NULL
+                                    : json_loadb((const char *)ent[i].state.data, ent[i].state.len,
+                                                 JSON_DECODE_ANY, NULL);
+        char *text = NULL;
+        if (json_is_object(st)) {
+            json_object_set(st, "user", ident);
+            json_t *as = json_object_get(st, "autosave");
+            if (json_is_boolean(as))
+                p->autosave = json_is_true(as);
+            text = json_dumps(st, JSON_COMPACT);
+        }
+        if (text)
+            td_yawareness_encode_entry(&u, ent[i].client, ent[i].clock, text, strlen(text));
+        else if (ent[i].is_null)
+            td_yawareness_encode_entry(&u, ent[i].client, ent[i].clock, NULL, 0);
+        else
+            td_yawareness_encode_entry(&u, ent[i].client, ent[i].clock,
+                                       (const char *)ent[i].state.data, ent[i].state.len);
+        free(text);
+        json_decref(st);
+    }
+    json_decref(ident);
+    td_yawareness_changes_t ch;
+    int rc = u.err ? TD_ENOMEM : 0;
+    if (rc == 0 &&
+        td_yawareness_apply(room->aw, u.buf, u.len, s_now_ms(room->r), &ch, &err) >= 0) {
+        for (size_t i = 0; i < ch.nadded; i++)
+            s_aw_track(p, ch.added[i], 1);
+        for (size_t i = 0; i < ch.nupdated; i++)
+            s_aw_track(p, ch.updated[i], td_yawareness_state(room->aw, ch.updated[i], NULL) != NULL);
+        for (size_t i = 0; i < ch.nremoved; i++)
+            s_aw_track(p, ch.removed[i], 0);
+        td_ysync_ws_encode_awareness(&e, u.buf, u.len);
+        td_obuf_t *b = s_frame(&e);
+        s_broadcast_now(room, b, NULL);
+        td_obuf_unref(&b);
+    }
+    td_lib0_enc_fini(&u);
+    td_lib0_enc_fini(&e);
+    free(ent);
+    s_arm_save(room);
+    return 0;
+}
+
+static void s_raw_reply(td_peer_t *p, json_t *j)
+{
+    char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!t)
+        return;
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    td_ysync_ws_encode_raw(&e, t, strlen(t));
+    td_obuf_t *b = s_frame(&e);
+    s_send(p, b);
+    td_obuf_unref(&b);
+    td_lib0_enc_fini(&e);
+    free(t);
+}
+
+int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, int *code,
+                    char *reason, size_t cap)
+{
+    td_room_t *room = p->room;
+    td_ysync_ws_msg_t m;
+    td_error_t err = {0};
+    *code = 1003;
+    if (!binary) {
+        snprintf(reason, cap, "tandem-relay: rooms speak binary frames");
+        return -1;
+    }
+    *code = 1002;
+    if (td_ysync_ws_decode(data, len, &m, &err) < 0) {
+        snprintf(reason, cap, "tandem-relay: malformed message (%.60s)", err.text);
+        return -1;
+    }
+    switch (m.type) {
+    case TD_YSYNC_WS_SYNC:
+        if (m.sync.kind == TD_YSYNC_STEP1) {
+            td_lib0_enc_t up, e;
+            td_lib0_enc_init(&up);
+            td_lib0_enc_init(&e);
+            int rc = 0;
+            if (room->doc)
+                rc = td_ydoc_encode_state_as_update(room->doc, m.sync.payload.data,
+                                                    m.sync.payload.len, &up, &err);
+            else
+                td_lib0_write_raw(&up, "\0\0", 2); /* an empty update */
+            if (rc == 0 && !up.err) {
+                td_ysync_ws_encode_sync(&e, TD_YSYNC_STEP2, up.buf, up.len);
+                if (room->doc)
+                    s_queue(room, s_frame(&e), p, NULL); /* may carry uncommitted state */
+                else {
+                    td_obuf_t *b = s_frame(&e);
+                    s_send(p, b);
+                    td_obuf_unref(&b);
+                }
+            }
+            td_lib0_enc_fini(&up);
+            td_lib0_enc_fini(&e);
+            if (rc != 0) {
+                snprintf(reason, cap, "tandem-relay: malformed state vector");
+                return -1;
+            }
+            return 0;
+        }
+        if (!room->doc)
+            return 0; /* an awareness room has no document */
+        if (!p->can_edit) {
+            /* Read-only (y-protocols: drop its step2 and updates) and say so, once. */
+            if (!p->told_readonly)
+                s_raw_reply(p, json_pack("{s:s, s:b}", "type", "permission", "readonly", 1));
+            p->told_readonly = 1;
+            return 0;
+        }
+        {
+            int rc = td_ydoc_apply_update(room->doc, m.sync.payload.data, m.sync.payload.len, p,
+                                          &err);
+            if (rc == TD_EPROTO) {
+                td_yupdate_t *u = NULL;
+                td_error_t e2 = {0};
+                if (td_yupdate_decode(m.sync.payload.data, m.sync.payload.len, &u, &e2) >= 0) {
+                    /* Well formed but not integrable: a stale history (jupyter-collaboration
+                     * answers it with `conflict`, and the frontend offers to reload). */
+                    td_yupdate_destroy(&u);
+                    s_raw_reply(p, json_pack("{s:s}", "type", "conflict"));
+                    return 0;
+                }
+                snprintf(reason, cap, "tandem-relay: malformed update (%.60s)", err.text);
+                return -1;
+            }
+            if (rc != 0) {
+                *code = 1011;
+                snprintf(reason, cap, "tandem-relay: cannot apply the update (%s)",
+                         td_strerror(rc));
+                return -1;
+            }
+        }
+        return 0;
+    case TD_YSYNC_WS_AWARENESS:
+        return s_awareness(p, m.body, reason, cap);
+    case TD_YSYNC_WS_RAW: {
+        td_ysync_raw_t raw;
+        if (td_ysync_raw_decode(m.body, &raw, &err) < 0) {
+            snprintf(reason, cap, "tandem-relay: malformed RAW message");
+            return -1;
+        }
+        if (raw.text.len == 4 && memcmp(raw.text.data, "save", 4) == 0 && raw.has_id) {
+            const char *status = p->can_save ? s_save(room) : "failed";
+            if (p->can_save)
+                td_acl_audit(room->r->acl, p->user->username, "save", room->path, "");
+            s_raw_reply(p, json_pack("{s:s, s:I, s:s}", "type", "save", "responseTo",
+                                     (json_int_t)raw.id, "status", status));
+        }
+        return 0;
+    }
+    case TD_YSYNC_WS_QUERY_AWARENESS: {
+        td_lib0_enc_t a, e;
+        td_lib0_enc_init(&a);
+        td_lib0_enc_init(&e);
+        if (td_yawareness_encode_all(room->aw, &a) == 0 && !a.err) {
+            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
+            td_obuf_t *b = s_frame(&e);
+            s_send(p, b);
+            td_obuf_unref(&b);
+        }
+        td_lib0_enc_fini(&a);
+        td_lib0_enc_fini(&e);
+        return 0;
+    }
+    default:
+        *code = 1003;
+        snprintf(reason, cap, "tandem-relay: unknown message type %llu",
+                 (unsigned long long)m.type);
+        return -1;
+    }
+}
+
+void td_peer_leave(td_peer_t **p_p)
+{
+    if (!p_p || !*p_p)
+        return;
+    td_peer_t *p = *p_p;
+    td_room_t *room = p->room;
+    *p_p = NULL;
+    for (td_peer_t **pp = &room->peers; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    room->npeers--;
+    for (s_out_t *o = room->out; o; o = o->next) {
+        if (o->only == p)
+            o->only = NULL, td_obuf_unref(&o->buf);
+        if (o->except == p)
+            o->except = NULL; /* its sender is gone: every peer left gets it */
+    }
+    /* Its awareness states go (clock + 1, null) and everyone is told. */
+    if (p->naw) {
+        td_yawareness_changes_t ch;
+        td_lib0_enc_t a, e;
+        td_lib0_enc_init(&a);
+        td_lib0_enc_init(&e);
+        if (td_yawareness_remove(room->aw, p->aw, p->naw, s_now_ms(room->r), &ch) == 0 &&
+            td_yawareness_encode(room->aw, p->aw, p->naw, &a) == 0 && !a.err) {
+            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
+            td_obuf_t *b = s_frame(&e);
+            s_broadcast_now(room, b, NULL);
+            td_obuf_unref(&b);
+        }
+        td_lib0_enc_fini(&a);
+        td_lib0_enc_fini(&e);
+    }
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: %s left (%d peers)",
+           room->path[0] ? room->path : room->name, p->user->username, room->npeers);
+    free(p->aw);
+    free(p);
+    if (!room->peers) {
+        if (room->kind == R_AWARENESS)
+            s_room_close(room);
+        else
+            uv_timer_start(&room->unload, s_on_unload, room->r->room_unload_ms, 0);
+    }
+}
+
+/* ---- server-side execution --------------------------------------------------------------------- */
+
+/* nbformat's output_from_msg. New reference or NULL for messages that are not outputs. */
+static json_t *s_output(const char *type, const json_t *c)
+{
+    if (strcmp(type, "stream") == 0)
+        return json_pack("{s:s, s:O, s:O}", "output_type", "stream", "name",
+                         json_object_get(c, "name"), "text", json_object_get(c, "text"));
+    if (strcmp(type, "display_data") == 0)
+        return json_pack("{s:s, s:O, s:O}", "output_type", type, "data",
+                         json_object_get(c, "data"), "metadata", json_object_get(c, "metadata"));
+    if (strcmp(type, "execute_result") == 0)
+        return json_pack("{s:s, s:O, s:O, s:O}", "output_type", type, "data",
+                         json_object_get(c, "data"), "metadata", json_object_get(c, "metadata"),
+                         "execution_count", json_object_get(c, "execution_count"));
+    if (strcmp(type, "error") == 0)
+        return json_pack("{s:s, s:O, s:O, s:O}", "output_type", type, "ename",
+                         json_object_get(c, "ename"), "evalue", json_object_get(c, "evalue"),
+                         "traceback", json_object_get(c, "traceback"));
+    return NULL;
+}
+
+static void s_on_kexec(void *arg, const char *type, const json_t *c)
+{
+    s_exec_t *x = arg;
+    td_room_t *room = x->room;
+    if (!type) { /* over */
+        x->kx = NULL;
+        td_ynb_exec_finish(room->nbexec, x->cell_id, x->count);
+        for (s_exec_t **pp = &room->execs; *pp; pp = &(*pp)->next)
+            if (*pp == x) {
+                *pp = x->next;
+                break;
+            }
+        if (x->waiters)
+            x->waiters->result = x->status[0]
+                                     ? json_pack("{s:s, s:I}", "status", x->status,
+                                                 "execution_count", (json_int_t)x->count)
+                                     : NULL;
+        td_waiters_fire(&x->waiters, x->k, x->status[0] ? 0 : TD_ESTATE);
+        free(x);
+        if (!room->peers && !room->execs)
+            uv_timer_start(&room->unload, s_on_unload, room->r->room_unload_ms, 0);
+        return;
+    }
+    const json_t *transient = json_object_get(c, "transient");
+    const char *display_id = json_string_value(json_object_get(transient, "display_id"));
+    if (strcmp(type, "execute_reply") == 0) {
+        snprintf(x->status, sizeof x->status, "%s",
+                 json_string_value(json_object_get(c, "status")) ?: "error");
+        json_t *n = json_object_get(c, "execution_count");
+        x->count = json_is_integer(n) ? json_integer_value(n) : -1;
+    } else if (strcmp(type, "execute_input") == 0) {
+        json_t *n = json_object_get(c, "execution_count");
+        if (json_is_integer(n))
+            x->count = json_integer_value(n);
+    } else if (strcmp(type, "clear_output") == 0) {
+        td_ynb_exec_clear(room->nbexec, x->cell_id, json_is_true(json_object_get(c, "wait")));
+    } else if (strcmp(type, "update_display_data") == 0) {
+        json_t *o = s_output("display_data", c);
+        if (o && display_id)
+            td_ynb_exec_update_display(room->nbexec, display_id, o);
+        json_decref(o);
+    } else {
+        json_t *o = s_output(type, c);
+        if (o)
+            td_ynb_exec_output(room->nbexec, x->cell_id, o, display_id);
+        json_decref(o);
+    }
+}
+
+int td_rooms_execute(td_relay_t *r, td_kernel_t *k, const td_user_t *user, const json_t *body,
+                     td_waiter_t *w, json_t **out)
+{
+    const char *cell_id = json_string_value(json_object_get(body, "cell_id"));
+    const char *doc_id = json_string_value(json_object_get(body, "document_id"));
+    *out = NULL;
+    if (!cell_id || !doc_id) {
+        *out = json_pack("{s:s, s:n}", "message", "Expected {cell_id, document_id}", "reason");
+        return 400;
+    }
+    td_room_t *room = s_room_find(r, doc_id);
+    td_ytype_t *cell = room && room->kind == R_NOTEBOOK ? td_ynb_cell_by_id(room->doc, cell_id)
+                                                        : NULL;
+    if (!cell) {
+        *out = json_pack("{s:s, s:n}", "message",
+                         room ? "No such cell in the document" : "No such open document",
+                         "reason");
+        return 404;
+    }
+    int nd = 0;
+    if (!td_acl_allows(td_acl_role(r->acl, user->username, room->path, &nd), nd, TD_ACL_EXECUTE)) {
+        *out = json_pack("{s:s, s:s}", "message", "Your role does not allow executing code",
+                         "reason", "forbidden");
+        return 403;
+    }
+    td_acl_audit(r->acl, user->username, "execute", room->path, cell_id);
+    char *code = NULL;
+    size_t n;
+    td_ytype_t *src = td_ymap_get_type(cell, "source");
+    if (!src || td_ytext_string(src, &code, &n) != 0) {
+        *out = json_pack("{s:s, s:n}", "message", "The cell has no source", "reason");
+        return 400;
+    }
+    s_exec_t *x = calloc(1, sizeof *x);
+    int rc = x ? td_ynb_exec_start(room->nbexec, cell_id) : TD_ENOMEM;
+    if (rc == 0) {
+        x->room = room;
+        x->k = k;
+        x->count = -1;
+        snprintf(x->cell_id, sizeof x->cell_id, "%s", cell_id);
+        rc = td_kernel_execute(k, code, s_on_kexec, x, &x->kx);
+    }
+    free(code);
+    if (rc != 0) {
+        if (x)
+            td_ynb_exec_finish(room->nbexec, cell_id, -1);
+        free(x);
+        *out = json_pack("{s:s, s:n}", "message",
+                         rc == TD_ENOENT ? "Not a code cell" : "The kernel cannot execute now",
+                         "reason");
+        return rc == TD_ENOENT ? 400 : 409;
+    }
+    x->next = room->execs;
+    room->execs = x;
+    td_waiter_link(&x->waiters, w);
+    return 0;
+}
+
+int td_rooms_has_cell(void *relay, const char *file_id, const char *cell_id)
+{
+    td_relay_t *r = relay;
+    char name[TD_ROUTE_ARG_MAX];
+    snprintf(name, sizeof name, "json:notebook:%s", file_id);
+    td_room_t *room = s_room_find(r, name);
+    if (room)
+        return td_ynb_cell_by_id(room->doc, cell_id) != NULL;
+    char path[TD_ROUTE_PATH_MAX];
+    json_t *m = NULL, *cell;
+    size_t i;
+    int found = 0;
+    td_contents_query_t q = {"notebook", NULL, "1", "0"};
+    if (td_store_file_path(r->store, file_id, path, sizeof path) == 0 &&
+        td_contents_get(r->contents, path, &q, &m) == 200)
+        json_array_foreach(json_object_get(json_object_get(m, "content"), "cells"), i, cell)
+            found |= json_is_string(json_object_get(cell, "id")) &&
+                     strcmp(json_string_value(json_object_get(cell, "id")), cell_id) == 0;
+    json_decref(m);
+    return found;
+}
+
+/* ---- presence ---------------------------------------------------------------------------------- */
+
+/* The cell id a cursor (a Y.RelativePosition JSON into a cell's source) points into, or NULL. */
+static const char *s_cursor_cell(td_room_t *room, const json_t *pos, json_t **keep)
+{
+    td_yrelpos_t rp;
+    td_ytype_t *t = NULL;
+    size_t idx;
+    if (!room->doc || td_yrelpos_from_json(pos, &rp) != 0 ||
+        td_yrelpos_resolve(room->doc, &rp, &t, &idx) != 0 || !t)
+        return NULL;
+    td_ytype_t *cell = td_ytype_parent(t);
+    *keep = cell ? td_ymap_get_json(cell, "id") : NULL;
+    return json_string_value(*keep);
+}
+
+/* Adds a room's users ({username, display_name, cells, clients}) to arr. */
+static void s_room_users(td_room_t *room, json_t *users, int global)
+{
+    for (size_t i = 0; i < td_yawareness_nclients(room->aw); i++) {
+        const char *text = td_yawareness_state(room->aw, td_yawareness_client(room->aw, i), NULL);
+        json_t *st = text ? json_loads(text, 0, NULL) : NULL;
+        json_t *user = json_object_get(st, "user");
+        const char *name = json_string_value(json_object_get(user, "username"));
+        if (!name) {
+            json_decref(st);
+            continue;
+        }
+        json_t *u = NULL;
+        size_t j;
+        json_t *v;
+        json_array_foreach(users, j, v) if (strcmp(json_string_value(json_object_get(v, "username")), name) == 0) u = v;
+        if (!u) {
+            u = json_pack("{s:s, s:O, s:i}", "username", name, "display_name",
+                          json_object_get(user, "display_name"), "clients", 0);
+            json_object_set_new(u, global ? "current" : "cells", global ? json_null() : json_array());
+            json_array_append_new(users, u);
+        }
+        json_object_set_new(u, "clients",
+                            json_integer(json_integer_value(json_object_get(u, "clients")) + 1));
+        if (global) {
+            json_t *cur = json_object_get(st, "current");
+            if (json_is_string(cur))
+                json_object_set(u, "current", cur);
+        } else {
+            json_t *cursors = json_object_get(st, "cursors"), *c;
+            json_t *cells = json_object_get(u, "cells");
+            json_array_foreach(cursors, j, c)
+            {
+                json_t *keep = NULL;
+                const char *cell = s_cursor_cell(room, json_object_get(c, "head"), &keep);
+                int seen = 0;
+                size_t k;
+                json_t *x;
+                json_array_foreach(cells, k, x) seen |= cell && strcmp(json_string_value(x), cell) == 0;
+                if (cell && !seen)
+                    json_array_append_new(cells, json_string(cell));
+                json_decref(keep);
+            }
+        }
+        json_decref(st);
+    }
+}
+
+json_t *td_rooms_presence(td_relay_t *r, const char *path)
+{
+    json_t *docs = json_array(), *global = json_array();
+    for (td_room_t *room = r->rooms; room; room = room->next) {
+        if (room->kind == R_AWARENESS) {
+            if (!path)
+                s_room_users(room, global, 1);
+            continue;
+        }
+        if (path && strcmp(path, room->path) != 0)
+            continue;
+        json_t *users = json_array();
+        s_room_users(room, users, 0);
+        json_array_append_new(docs, json_pack("{s:s, s:s, s:o}", "path", room->path, "fileId",
+                                              room->file_id, "users", users));
+    }
+    return json_pack("{s:o, s:o}", "presence", docs, "global", global);
+}
+
+/* ---- relay lifetime ---------------------------------------------------------------------------- */
+
+int td_rooms_start(td_relay_t *r)
+{
+    if (uv_check_init(r->loop, &r->commit_check) != 0)
+        return -1;
+    r->commit_check.data = r;
+    return uv_check_start(&r->commit_check, s_on_commit) == 0 ? 0 : -1;
+}
+
+void td_rooms_shutdown(td_relay_t *r)
+{
+    s_on_commit(&r->commit_check);
+    while (r->rooms) {
+        td_room_t *room = r->rooms;
+        while (room->peers && !room->closing) {
+            td_pss_t *ws = room->peers->ws;
+            td_ws_close(ws, 1001, "tandem-relay: shutting down");
+            td_ws_drop_peer(ws); /* an awareness room closes with its last peer */
+        }
+        if (!room->closing)
+            s_room_close(room);
+    }
+    td_store_commit(r->store);
+    uv_close((uv_handle_t *)&r->commit_check, NULL);
+}
