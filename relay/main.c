@@ -250,8 +250,10 @@ static void s_on_tick(uv_timer_t *t)
  * when the store says another connection wrote. */
 static void s_on_grants(uv_timer_t *t)
 {
-    if (td_acl_refresh(s_relay.acl) == 1)
+    if (td_acl_refresh(s_relay.acl) == 1) {
         td_store_tokens_foreach(s_relay.store, s_add_new_token, s_relay.auth);
+        td_http_access_changed(&s_relay);
+    }
 }
 
 static void s_on_cull(uv_timer_t *t)

@@ -167,6 +167,13 @@ static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limi
 
 static void s_respond_error(td_pss_t *pss, int status, const char *message, const char *reason);
 
+/* 1 when user's role on path allows action (no answer sent). */
+static int s_can(td_relay_t *r, const td_user_t *user, const char *path, td_acl_action_t action)
+{
+    int nd = 0;
+    return td_acl_allows(td_acl_role(r->acl, user->username, path ? path : "", &nd), nd, action);
+}
+
 /* The caller's role on path allows action; otherwise answers 403 (404 when the caller may not
  * even see the path) and returns 0. */
 static int s_allowed(td_pss_t *pss, const char *path, td_acl_action_t action)
@@ -519,8 +526,11 @@ static void s_h_sessions(td_pss_t *pss)
     td_relay_t *r = pss->r;
     if (pss->method == LWSHUMETH_GET) {
         json_t *list = json_array();
-        for (size_t i = 0; i < td_sessions_count(r->sessions); i++)
-            json_array_append_new(list, s_session_model(r, td_sessions_at(r->sessions, i)));
+        for (size_t i = 0; i < td_sessions_count(r->sessions); i++) {
+            td_session_t *se = td_sessions_at(r->sessions, i);
+            if (s_can(r, pss->user, se->path, TD_ACL_READ)) /* others' files stay unseen */
+                json_array_append_new(list, s_session_model(r, se));
+        }
         s_respond_json(pss, 200, list);
         return;
     }
@@ -559,6 +569,9 @@ static void s_h_sessions(td_pss_t *pss)
                 char msg[400];
                 snprintf(msg, sizeof msg, "No such kernel: %s", kid);
                 s_respond_error(pss, 400, msg, NULL);
+            } else if (!s_kernel_allowed(r, pss->user, kid)) {
+                k = NULL; /* joining someone else's kernel needs their permission */
+                s_respond_error(pss, 403, "Your role does not allow using this kernel", "forbidden");
             }
         } else {
             char cwd[PATH_MAX];
@@ -591,9 +604,12 @@ static void s_h_session(td_pss_t *pss)
         return;
     }
     if (pss->method == LWSHUMETH_GET) {
-        s_respond_json(pss, 200, s_session_model(r, s));
+        if (s_allowed(pss, s->path, TD_ACL_READ))
+            s_respond_json(pss, 200, s_session_model(r, s));
         return;
     }
+    if (!s_allowed(pss, s->path, TD_ACL_EXECUTE))
+        return;
     if (pss->method == LWSHUMETH_DELETE) {
         char kid[TD_UUID_LEN + 1];
         snprintf(kid, sizeof kid, "%s", s->kernel_id);
@@ -611,6 +627,14 @@ static void s_h_session(td_pss_t *pss)
     if (bad || !body) {
         json_decref(body);
         s_respond_error(pss, 400, "Invalid JSON in request body", NULL);
+        return;
+    }
+    const char *np = json_string_value(json_object_get(body, "path"));
+    const char *nkid = json_string_value(json_object_get(json_object_get(body, "kernel"), "id"));
+    if ((np && !s_allowed(pss, np, TD_ACL_EXECUTE)) ||
+        (nkid && td_kernel_find(r, nkid) && !s_kernel_allowed(r, pss->user, nkid) &&
+         (s_respond_error(pss, 403, "Your role does not allow using this kernel", "forbidden"), 1))) {
+        json_decref(body);
         return;
     }
     const char *fields[3] = {"path", "name", "type"};
@@ -906,6 +930,8 @@ static void s_h_admin(td_pss_t *pss)
     }
     json_decref(body);
     if (rc == 0)
+        td_http_access_changed(r);
+    if (rc == 0)
         s_respond(pss, 204, NULL, NULL, 0);
     else
         s_respond_error(pss, rc == TD_ENOENT ? 404 : rc == TD_EINVAL ? 400 : 500,
@@ -1042,6 +1068,17 @@ static void s_events_unsubscribe(td_pss_t *pss)
     pss->events_fid[0] = '\0';
 }
 
+void td_http_access_changed(td_relay_t *r)
+{
+    td_rooms_recheck(r);
+    for (td_pss_t *p = s_event_subs; p; p = p->events_next) {
+        char path[TD_ROUTE_PATH_MAX];
+        if (td_store_file_path(r->store, p->events_fid, path, sizeof path) != 0 ||
+            !s_can(r, p->user, path, TD_ACL_READ))
+            td_ws_close(p, 4403, "tandem-relay: your access to this file was removed");
+    }
+}
+
 void td_http_comment_hooks(td_relay_t *r)
 {
     td_comments_set_hooks(r->comments, s_comment_role, td_rooms_has_cell, s_comment_event, r);
@@ -1153,7 +1190,7 @@ static void s_handle(td_pss_t *pss)
             break;
         }
         if (!has || s_allowed(pss, norm, TD_ACL_READ))
-            s_respond_json(pss, 200, td_rooms_presence(r, has ? norm : NULL));
+            s_respond_json(pss, 200, td_rooms_presence(r, pss->user, has ? norm : NULL));
         break;
     }
     case TD_ROUTE_COLLAB_SESSION: {
@@ -1238,6 +1275,12 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
             return s_reject_upgrade(wsi, 400, "Expected ?path=NOTEBOOK");
         if (!td_acl_allows(td_acl_role(r->acl, user->username, norm, &nd), nd, TD_ACL_READ))
             return s_reject_upgrade(wsi, 404, "Not Found");
+        json_t *m = NULL;
+        td_contents_query_t cq = {NULL, NULL, "0", "0"};
+        int st = td_contents_get(r->contents, norm, &cq, &m);
+        json_decref(m);
+        if (st != 200)
+            return s_reject_upgrade(wsi, 404, "No such file");
         if (td_store_file_id(r->store, norm, fid, sizeof fid) != 0) {
             td_stamp_uuid(&r->env, fid);
             if (td_store_file_add(r->store, norm, fid) != 0)
@@ -1269,6 +1312,7 @@ int td_ws_enqueue(td_pss_t *ws, td_obuf_t *buf)
 {
     if (ws->closing)
         return -1;
+    int was_empty = ws->q.head == NULL;
     if (td_oq_push(&ws->q, buf) != 0)
         return -1;
     if (ws->q.bytes > ws->r->max_send_queue) {
@@ -1279,7 +1323,10 @@ int td_ws_enqueue(td_pss_t *ws, td_obuf_t *buf)
         td_ws_close(ws, 1008, reason);
         return -1;
     }
-    lws_callback_on_writable(ws->wsi);
+    /* One request per empty -> non-empty transition: with lws on libuv each request re-arms the
+     * socket's poll handle, and one per frame made fan-out quadratic. */
+    if (was_empty)
+        lws_callback_on_writable(ws->wsi);
     return 0;
 }
 
@@ -1353,6 +1400,9 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
             td_store_file_id(r->store, norm, pss->events_fid, sizeof pss->events_fid) != 0)
             return s_ws_fail(wsi, pss, 1011, "no such file");
         snprintf(pss->kernel_id, sizeof pss->kernel_id, "comments:%.200s", norm);
+        int limited;
+        if (!(pss->user = s_authenticate(r, wsi, &limited)))
+            return s_ws_fail(wsi, pss, 1008, "unauthenticated");
         pss->events_next = s_event_subs;
         s_event_subs = pss;
         return 0;
@@ -1480,14 +1530,19 @@ static int s_ws_writeable(struct lws *wsi, td_pss_t *pss)
 {
     if (pss->closing)
         return 0; /* closing from the timer callback (td_ws_close) */
-    td_obuf_t *b = td_oq_pop(&pss->q);
-    if (!b)
-        return 0;
-    int n = lws_write(wsi, b->mem + LWS_PRE, b->len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-    size_t len = b->len;
-    td_obuf_unref(&b);
-    if (n < (int)len)
-        return -1;
+    /* Several frames per callback while the kernel takes them (lws buffers a partial write
+     * itself and reports the pipe choked until it is flushed). */
+    for (int budget = 64; budget > 0 && pss->q.head; budget--) {
+        if (budget < 64 && lws_send_pipe_choked(wsi))
+            break;
+        td_obuf_t *b = td_oq_pop(&pss->q);
+        int n = lws_write(wsi, b->mem + LWS_PRE, b->len,
+                          b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        size_t len = b->len;
+        td_obuf_unref(&b);
+        if (n < (int)len)
+            return -1;
+    }
     if (pss->q.head)
         lws_callback_on_writable(wsi);
     return 0;

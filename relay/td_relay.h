@@ -200,11 +200,14 @@ void td_peer_leave(td_peer_t **p_p);
  * when w will fire (w->result: the answer body). */
 int td_rooms_execute(td_relay_t *r, td_kernel_t *k, const td_user_t *user, const json_t *body,
                      td_waiter_t *w, json_t **out);
-/* GET /api/collaboration/presence: who is in which open document (and cell, from their cursors),
- * and, without a path, the global awareness room's users with their `current` widget. New ref. */
-json_t *td_rooms_presence(td_relay_t *r, const char *path);
+/* GET /api/collaboration/presence: who is in which open document that user may read (and cell,
+ * from their cursors), and, without a path, the global awareness room's users with their
+ * `current` widget. New reference. */
+json_t *td_rooms_presence(td_relay_t *r, const td_user_t *user, const char *path);
 /* 1 when file_id's notebook has a cell with this id now (from the open room, else the file). */
 int td_rooms_has_cell(void *relay, const char *file_id, const char *cell_id);
+/* Grants changed: peers that may no longer read their room's file are closed (4403). */
+void td_rooms_recheck(td_relay_t *r);
 /* A contents rename moved from (file or folder) to to: file ids and loaded rooms follow. */
 void td_rooms_renamed(td_relay_t *r, const char *from, const char *to);
 /* Relay exit: peers closed, histories compacted, rooms freed (handles closed on the loop). */
@@ -225,6 +228,8 @@ void td_ws_drop_peer(td_pss_t *ws);
 /* Lets the websocket's messages in (after the kernel became live). */
 void td_ws_resume_rx(td_pss_t *ws);
 
+/* Grants changed: closes rooms' peers and comment streams whose user lost read access. */
+void td_http_access_changed(td_relay_t *r);
 /* Points the comments' hooks (role re-checks, cell lookups, realtime events) at the relay. */
 void td_http_comment_hooks(td_relay_t *r);
 /* Creates the lws context on r->loop. Returns 0 or -1. */

@@ -13,7 +13,11 @@
  *    closed with 1003 + reloadable, never merged. Seeds are written by client id 0
  *    (deterministic), every later server write by S_SERVER_CLIENT.
  *  - Outside edits are merged as a three-way minimal diff against the base (the file content the
- *    room last agreed with, stored with the log), never loaded over live history.
+ *    room last agreed with), never loaded over live history. The base lives in memory while the
+ *    room is open; the store gets the hash of every write at once (cheap) and the base content
+ *    itself when the room unloads, so a multi-megabyte notebook is not copied into SQLite at each
+ *    autosave. A room that reopens on a file still carrying the hash the relay last wrote needs no
+ *    base at all: the file is it.
  *  - Bad input closes only the peer that sent it; the document is validated before it changes.
  * Transient rooms (ids with fewer than two ':', e.g. "JupyterLab:globalAwareness") only relay
  * awareness. Awareness states are rewritten so that `user` is the peer's authenticated identity. */
@@ -68,7 +72,6 @@ struct td_peer {
     td_room_t *room;
     td_pss_t *ws;
     const td_user_t *user;
-    int can_edit, can_save; /* from the peer's role on the file */
     int told_readonly;
     uint64_t *aw;        /* awareness clients this connection controls */
     size_t naw, aw_cap;
@@ -91,9 +94,9 @@ struct td_room {
     s_out_t *out, **out_tail;
     int flushing;
     /* disk */
-    char *base;          /* the file content last agreed with: notebook JSON or text */
-    size_t base_len;
-    char base_hash[80];
+    json_t *base;        /* the file content last agreed with: the notebook dict, or a string */
+    char base_hash[80];  /* the file's hash when it held base */
+    char stored_hash[80]; /* the base_hash of the base content the store holds */
     char disk_stamp[96]; /* last_modified + size when last looked at */
     /* history */
     size_t log_n, log_bytes;
@@ -143,6 +146,16 @@ static void s_broadcast_now(td_room_t *room, td_obuf_t *b, td_peer_t *except)
             s_send(p, b);
 }
 
+/* Puts the room on the list the group commit walks. */
+static void s_mark_flush(td_room_t *room)
+{
+    if (!room->flushing) {
+        room->flushing = 1;
+        room->flush_next = room->r->flushing;
+        room->r->flushing = room;
+    }
+}
+
 /* Queues a frame until the group commit (takes b). */
 static void s_queue(td_room_t *room, td_obuf_t *b, td_peer_t *only, td_peer_t *except)
 {
@@ -154,11 +167,7 @@ static void s_queue(td_room_t *room, td_obuf_t *b, td_peer_t *only, td_peer_t *e
     *o = (s_out_t){NULL, b, only, except};
     *room->out_tail = o;
     room->out_tail = &o->next;
-    if (!room->flushing) {
-        room->flushing = 1;
-        room->flush_next = room->r->flushing;
-        room->r->flushing = room;
-    }
+    s_mark_flush(room);
 }
 
 static void s_out_clear(td_room_t *room)
@@ -231,7 +240,8 @@ static void s_on_txn(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
     room->changes++;
     if (td_store_begin(st) != 0 ||
         td_store_yupdate_add(st, room->file_id, info->update, info->update_len) != 0) {
-        room->store_failed = 1;
+        room->store_failed = 1; /* the commit check drops the peers: nothing is acknowledged */
+        s_mark_flush(room);
         TD_LOG(TD_LOG_ERROR, "relay.room", "%s: cannot log an update", room->path);
         return;
     }
@@ -265,11 +275,17 @@ static void s_on_commit(uv_check_t *h)
         r->flushing = room->flush_next;
         room->flushing = 0;
         if (rc != 0 || room->store_failed) {
-            /* Not durable, so not acknowledged: drop the peers; they resend on reconnect. */
+            /* Not durable, so not acknowledged: drop the peers (they resend on reconnect) and
+             * the room (closing it tries a snapshot of everything; the next open replays the
+             * log, so the relay never reuses its own item ids over an unlogged write). */
             room->store_failed = 0;
             s_out_clear(room);
-            for (td_peer_t *p = room->peers; p; p = p->next)
-                td_ws_close(p->ws, 1011, "tandem-relay: the store failed; reconnect");
+            while (room->peers && !room->closing) {
+                td_pss_t *ws = room->peers->ws;
+                td_ws_close(ws, 1011, "tandem-relay: the store failed; reconnect");
+                td_ws_drop_peer(ws);
+            }
+            s_room_close(room);
             continue;
         }
         for (s_out_t *o = room->out; o; o = o->next) {
@@ -303,32 +319,67 @@ static void s_stamp(const json_t *model, char *out, size_t cap)
              (long long)json_integer_value(json_object_get(model, "size")));
 }
 
-/* The base form of a content value: compact JSON for a notebook, the text for a file. */
-static char *s_base_of(td_room_t *room, const json_t *content, size_t *len)
+/* The file now holds content (hash): it becomes the base, and the store learns the hash. */
+static int s_set_base(td_room_t *room, json_t *content, const char *hash)
 {
-    char *b = NULL;
-    if (room->kind == R_NOTEBOOK)
-        b = json_dumps(content, JSON_COMPACT | JSON_SORT_KEYS);
-    else if (json_is_string(content))
-        b = strndup(json_string_value(content), json_string_length(content));
-    *len = b ? strlen(b) : 0;
-    return b;
-}
-
-static int s_set_base(td_room_t *room, const json_t *content, const char *hash)
-{
-    size_t n;
-    char *b = s_base_of(room, content, &n);
-    if (!b)
-        return TD_ENOMEM;
-    free(room->base);
-    room->base = b;
-    room->base_len = n;
+    json_incref(content);
+    json_decref(room->base);
+    room->base = content;
     snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
     return td_store_begin(room->r->store) ||
-                   td_store_ydoc_put(room->r->store, room->file_id, NULL, b, n, room->base_hash)
+                   td_store_ydoc_disk(room->r->store, room->file_id, room->base_hash)
                ? TD_ESTATE
                : 0;
+}
+
+/* Writes the whole record (epoch, base content, hashes) unless the store's base is current. */
+static int s_store_base(td_room_t *room)
+{
+    if (!room->base || strcmp(room->stored_hash, room->base_hash) == 0)
+        return 0;
+    td_store_ydoc_t rec = {.base_len = 0};
+    snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
+    snprintf(rec.base_hash, sizeof rec.base_hash, "%s", room->base_hash);
+    snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", room->base_hash);
+    if (room->kind == R_NOTEBOOK)
+        rec.base = json_dumps(room->base, JSON_COMPACT);
+    else
+        rec.base = strndup(json_string_value(room->base), json_string_length(room->base));
+    if (!rec.base)
+        return TD_ENOMEM;
+    rec.base_len = strlen(rec.base);
+    int rc = td_store_begin(room->r->store) || td_store_ydoc_put(room->r->store, room->file_id, &rec)
+                 ? TD_ESTATE
+                 : 0;
+    if (rc == 0)
+        snprintf(room->stored_hash, sizeof room->stored_hash, "%s", room->base_hash);
+    free(rec.base);
+    return rc;
+}
+
+/* Merges content (the file, hash) into the document against base (NULL: two-way, the file wins
+ * where it differs), then makes it the base. 0 or TD_E*. */
+static int s_merge(td_room_t *room, const json_t *base, json_t *content, const char *hash)
+{
+    bool changed = false;
+    td_error_t err = {0};
+    int rc;
+    if (room->kind == R_NOTEBOOK) {
+        rc = td_ynb_merge(room->doc, base, content, S_SERVER_CLIENT, NULL, NULL, &changed, &err);
+    } else {
+        const char *text = json_string_value(content);
+        rc = text ? td_ytextdoc_merge(room->doc, json_string_value(base),
+                                      base ? json_string_length(base) : 0, text,
+                                      json_string_length(content), S_SERVER_CLIENT, NULL, NULL,
+                                      &changed, &err)
+                  : TD_EPROTO;
+    }
+    if (rc == 0)
+        rc = s_set_base(room, content, hash);
+    TD_LOG(rc ? TD_LOG_WARN : TD_LOG_INFO, "relay.room", "%s: changed on disk: %s%s%s%s",
+           room->path, rc ? "not merged: " : changed ? "merged" : "nothing new",
+           rc ? td_strerror(rc) : "", base ? "" : " (two-way)", err.text);
+    return rc;
 }
 
 /* Merges what another program wrote into the live document (a minimal diff by the server client,
@@ -352,30 +403,9 @@ static int s_sync_disk(td_room_t *room, int force)
     }
     s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
     const char *hash = json_string_value(json_object_get(m, "hash"));
-    json_t *content = json_object_get(m, "content");
     int rc = 0;
-    if (hash && strcmp(hash, room->base_hash) == 0) {
-        json_decref(m); /* touched, not changed */
-        return 0;
-    }
-    bool changed = false;
-    td_error_t err = {0};
-    if (room->kind == R_NOTEBOOK) {
-        json_t *base = json_loadb(room->base, room->base_len, 0, NULL);
-        rc = td_ynb_merge(room->doc, base, content, S_SERVER_CLIENT, NULL, NULL, &changed, &err);
-        json_decref(base);
-    } else {
-        const char *text = json_string_value(content);
-        rc = text ? td_ytextdoc_merge(room->doc, room->base, room->base_len, text,
-                                      json_string_length(content), S_SERVER_CLIENT, NULL, NULL,
-                                      &changed, &err)
-                  : TD_EPROTO;
-    }
-    if (rc == 0)
-        rc = s_set_base(room, content, hash);
-    TD_LOG(rc ? TD_LOG_WARN : TD_LOG_INFO, "relay.room", "%s: changed on disk: %s%s%s", room->path,
-           rc ? "not merged: " : changed ? "merged" : "nothing new",
-           rc ? td_strerror(rc) : "", err.text[0] ? err.text : "");
+    if (!hash || strcmp(hash, room->base_hash) != 0) /* else touched, not changed */
+        rc = s_merge(room, room->base, json_object_get(m, "content"), hash);
     json_decref(m);
     return rc;
 }
@@ -416,15 +446,16 @@ static const char *s_save(td_room_t *room)
     } else {
         json_incref(written);
     }
-    json_t *model = json_pack("{s:s, s:s, s:o}", "type",
+    json_t *model = json_pack("{s:s, s:s, s:O}", "type",
                               room->kind == R_NOTEBOOK ? "notebook" : "file", "format",
                               room->kind == R_NOTEBOOK ? "json" : "text", "content", written);
     json_t *ans = NULL, *m = NULL;
     int status = model ? td_contents_put(room->r->contents, room->path, model, &ans) : 500;
     json_decref(model);
     json_decref(ans);
+    json_decref(content);
     if (status != 200 && status != 201) {
-        json_decref(content);
+        json_decref(written);
         TD_LOG(TD_LOG_ERROR, "relay.room", "%s: save failed (%d)", room->path, status);
         return "failed";
     }
@@ -434,19 +465,28 @@ static const char *s_save(td_room_t *room)
         hash = json_string_value(json_object_get(m, "hash"));
         s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
     }
-    s_set_base(room, content, hash);
+    s_set_base(room, written, hash); /* what the file holds, embedded comments and all */
     td_ynb_mark_saved(room->doc, hash);
     room->saved_changes = room->changes;
-    json_decref(content);
+    json_decref(written);
     json_decref(m);
     TD_LOG(TD_LOG_INFO, "relay.room", "%s: saved", room->path);
     return "success";
 }
 
+/* The peer's role on the room's file allows action now (roles can change while it is connected;
+ * a cached check costs tens of nanoseconds). */
+static int s_peer_can(const td_peer_t *p, td_acl_action_t action)
+{
+    int nd = 0;
+    td_acl_t *acl = p->room->r->acl;
+    return td_acl_allows(td_acl_role(acl, p->user->username, p->room->path, &nd), nd, action);
+}
+
 static int s_autosave_on(const td_room_t *room)
 {
     for (const td_peer_t *p = room->peers; p; p = p->next)
-        if (p->autosave && p->can_save)
+        if (p->autosave && s_peer_can(p, TD_ACL_SAVE))
             return 1;
     return 0;
 }
@@ -475,8 +515,9 @@ static int s_replay_one(const void *data, size_t len, void *arg)
     return td_ydoc_apply_update(room->doc, data, len, NULL, &err);
 }
 
-/* Seeds a new lineage from the file (deterministic, client 0). */
-static int s_seed(td_room_t *room, const json_t *content, const char *hash, td_error_t *err)
+/* Seeds a new lineage from the file (deterministic, client 0): the seed is the log's first
+ * entry and the file the base (stored now only when small; always when the room unloads). */
+static int s_seed(td_room_t *room, json_t *content, const char *hash, td_error_t *err)
 {
     td_store_t *st = room->r->store;
     int rc = room->kind == R_NOTEBOOK
@@ -488,34 +529,67 @@ static int s_seed(td_room_t *room, const json_t *content, const char *hash, td_e
     td_lib0_enc_t e;
     td_lib0_enc_init(&e);
     rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
-    size_t n;
-    char *base = rc == 0 ? s_base_of(room, content, &n) : NULL;
-    if (rc == 0 && (e.err || !base))
+    if (rc == 0 && e.err)
         rc = TD_ENOMEM;
-    if (rc == 0 && ((rc = td_store_begin(st)) != 0 ||
-                    (rc = td_store_ydoc_put(st, room->file_id, room->epoch, base, n,
-                                            hash ? hash : "")) != 0 ||
-                    (rc = td_store_yupdates_replace(st, room->file_id, e.buf, e.len)) != 0))
+    td_store_ydoc_t rec = {.base = NULL};
+    snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
+    snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", hash ? hash : "");
+    if (rc == 0 && (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec) ||
+                    td_store_yupdates_replace(st, room->file_id, e.buf, e.len)))
         rc = TD_ESTATE;
     if (rc == 0) {
         room->log_n = 1;
         room->log_bytes = e.len;
-        room->base = base;
-        room->base_len = n;
-        base = NULL;
-        snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
+        room->stored_hash[0] = '\0';
+        rc = s_set_base(room, content, hash);
+        if (rc == 0 && e.len < (1u << 20))
+            rc = s_store_base(room);
     }
-    free(base);
     td_lib0_enc_fini(&e);
     return rc;
 }
 
-/* Builds the document: from the log when there is one (then merges an outside edit made while
- * the room was not loaded), else seeds a lineage from the file. Returns 0, or a websocket close
- * code (4404 no file, 4400 not loadable, 4500 server error) with reason. */
+/* Replays the stored history, then reconciles it with the file: the file still carries the hash
+ * the relay last wrote or read (it is the base), or another program changed it while the room
+ * was not loaded (merged three-way against the stored base when that is current, else two-way).
+ * 0, TD_ENOENT (no history: seed), or another TD_E* (the history is unusable). */
+static int s_resume(td_room_t *room, json_t *content, const char *hash, td_error_t *err)
+{
+    td_relay_t *r = room->r;
+    td_store_ydoc_t rec = {.base = NULL};
+    int rc = td_store_ydoc_get(r->store, room->file_id, &rec);
+    if (rc != 0)
+        return rc;
+    snprintf(room->epoch, sizeof room->epoch, "%.*s", TD_UUID_LEN, rec.epoch);
+    snprintf(room->stored_hash, sizeof room->stored_hash, "%s", rec.base_hash);
+    rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
+    if (rc == 0 && room->log_n == 0)
+        rc = s_seed(room, content, hash, err); /* indexed by a session PUT, never opened */
+    else if (rc == 0 && (rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT)) == 0) {
+        if (hash && strcmp(hash, rec.disk_hash) == 0) {
+            rc = s_set_base(room, content, hash);
+        } else {
+            json_t *base = NULL;
+            if (rec.base_hash[0] && strcmp(rec.base_hash, rec.disk_hash) == 0)
+                base = room->kind == R_NOTEBOOK ? json_loadb(rec.base, rec.base_len, 0, NULL)
+                                                : json_stringn(rec.base, rec.base_len);
+            td_ydoc_observe(room->doc, s_on_txn, room);
+            rc = s_merge(room, base, content, hash);
+            td_ydoc_unobserve(room->doc, s_on_txn, room);
+            json_decref(base);
+        }
+    }
+    free(rec.base);
+    return rc;
+}
+
+/* Builds the document: from the log when there is one, else seeds a lineage from the file.
+ * Returns 0, or a websocket close code (4404 no file, 4400 not loadable, 4500 server error) with
+ * reason. */
 static int s_load(td_room_t *room, char *reason, size_t cap)
 {
     td_relay_t *r = room->r;
+    int64_t t0 = td_relay_now(r);
     json_t *m = NULL;
     int status = s_disk_read(room, 1, &m);
     if (status != 200) {
@@ -527,45 +601,19 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     const char *hash = json_string_value(json_object_get(m, "hash"));
     s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
     room->doc = td_ydoc_new(&r->env, 0);
-    if (!room->doc) {
-        json_decref(m);
-        snprintf(reason, cap, "out of memory");
-        return 4500;
-    }
-    char epoch[64] = "";
-    char hashbuf[80] = "";
-    int rc = td_store_ydoc_get(r->store, room->file_id, epoch, sizeof epoch, &room->base,
-                               &room->base_len, hashbuf, sizeof hashbuf);
     td_error_t err = {0};
-    if (rc == 0) {
-        snprintf(room->epoch, sizeof room->epoch, "%s", epoch);
-        snprintf(room->base_hash, sizeof room->base_hash, "%s", hashbuf);
-        rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
-        if (rc == 0 && room->log_n == 0)
-            rc = s_seed(room, content, hash, &err); /* indexed by a session PUT, never opened */
-        else if (rc == 0)
-            rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT);
-        if (rc == 0 && room->log_n && (!hash || strcmp(hash, room->base_hash) != 0)) {
-            td_ydoc_observe(room->doc, s_on_txn, room);
-            rc = s_sync_disk(room, 1);
-            td_ydoc_unobserve(room->doc, s_on_txn, room);
-        }
-        if (rc != 0 && rc != TD_ENOENT) {
-            /* The history cannot be read back: start a new lineage so that no client merges
-             * its copy of the old one into a reseeded document. */
-            TD_LOG(TD_LOG_ERROR, "relay.room", "%s: history unusable (%s %s); new lineage",
-                   room->path, td_strerror(rc), err.text);
-            rc = TD_ENOENT;
-            td_ydoc_destroy(&room->doc);
-            free(room->base);
-            room->base = NULL;
-            room->log_n = room->log_bytes = 0;
-            room->doc = td_ydoc_new(&r->env, 0);
-        } else {
-            rc = 0;
-        }
+    int rc = room->doc ? s_resume(room, content, hash, &err) : TD_ENOMEM;
+    if (rc != 0 && rc != TD_ENOENT && rc != TD_ENOMEM) {
+        /* The history cannot be read back: start a new lineage so that no client merges its
+         * copy of the old one into a reseeded document. */
+        TD_LOG(TD_LOG_ERROR, "relay.room", "%s: history unusable (%s %s); new lineage",
+               room->path, td_strerror(rc), err.text);
+        td_ydoc_destroy(&room->doc);
+        room->log_n = room->log_bytes = 0;
+        room->doc = td_ydoc_new(&r->env, 0);
+        rc = room->doc ? TD_ENOENT : TD_ENOMEM;
     }
-    if (rc == TD_ENOENT && room->doc) {
+    if (rc == TD_ENOENT) {
         td_stamp_uuid(&r->env, room->epoch);
         err = (td_error_t){0};
         rc = s_seed(room, content, hash, &err);
@@ -587,7 +635,8 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     room->saved_changes = room->changes;
     if (room->kind == R_NOTEBOOK)
         s_sync_cells(room);
-    TD_LOG(TD_LOG_INFO, "relay.room", "%s: loaded (%zu logged updates)", room->path, room->log_n);
+    TD_LOG(TD_LOG_INFO, "relay.room", "%s: loaded in %.1f ms (%zu logged updates)", room->path,
+           (double)(td_relay_now(r) - t0) / 1e3, room->log_n);
     return 0;
 }
 
@@ -619,7 +668,7 @@ static void s_handle_closed(uv_handle_t *h)
 {
     td_room_t *room = h->data;
     if (--room->handles == 0) {
-        free(room->base);
+        json_decref(room->base);
         free(room);
     }
 }
@@ -651,8 +700,10 @@ static void s_room_close(td_room_t *room)
     }
     if (room->doc) {
         td_ydoc_unobserve(room->doc, s_on_txn, room);
-        if (room->log_n > 1 && s_compact(room) == 0)
-            td_store_commit(r->store);
+        if (room->log_n > 1)
+            s_compact(room);
+        s_store_base(room);
+        td_store_commit(r->store);
     }
     td_ynb_exec_destroy(&room->nbexec);
     td_ydoc_destroy(&room->doc);
@@ -741,24 +792,22 @@ int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t
         *out = json_pack("{s:s, s:n}", "message", "File not found", "reason");
         return status == 404 ? 404 : status;
     }
-    char id[TD_UUID_LEN + 1], epoch[64] = "", hash[80];
+    char id[TD_UUID_LEN + 1];
+    td_store_ydoc_t rec = {.base = NULL};
     int created = 0;
     int rc = s_file_id(r, norm, id, &created);
-    char *base = NULL;
-    size_t blen;
-    if (rc == 0 && (rc = td_store_ydoc_get(r->store, id, epoch, sizeof epoch, &base, &blen, hash,
-                                           sizeof hash)) == TD_ENOENT) {
+    if (rc == 0 && (rc = td_store_ydoc_epoch(r->store, id, rec.epoch, sizeof rec.epoch)) ==
+                       TD_ENOENT) {
         /* The lineage is named now; the document is seeded when a client first opens it. */
-        td_stamp_uuid(&r->env, epoch);
-        rc = td_store_ydoc_put(r->store, id, epoch, "", 0, "");
+        td_stamp_uuid(&r->env, rec.epoch);
+        rc = td_store_ydoc_put(r->store, id, &rec);
     }
-    free(base);
     if (rc != 0) {
         *out = json_pack("{s:s, s:n}", "message", "The store failed", "reason");
         return 500;
     }
     *out = json_pack("{s:s, s:s, s:s, s:s}", "format", format, "type", type, "fileId", id,
-                     "sessionId", epoch);
+                     "sessionId", rec.epoch);
     return created ? 201 : 200;
 }
 
@@ -811,6 +860,11 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
             return NULL;
         }
         snprintf(id, sizeof id, "%s", c2 + 1);
+        if (strlen(id) > TD_UUID_LEN) {
+            *code = 4404;
+            snprintf(reason, cap, "tandem-relay: no file with this id");
+            return NULL;
+        }
     }
     td_room_t *room = s_room_find(r, name);
     char path[TD_ROUTE_PATH_MAX];
@@ -820,7 +874,6 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
         snprintf(reason, cap, "tandem-relay: no file with this id");
         return NULL;
     }
-    int can_edit = 1, can_save = 1;
     if (kind != R_AWARENESS) {
         int nd = 0;
         const char *fpath = room ? room->path : path;
@@ -831,19 +884,11 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
             td_acl_audit(r->acl, user->username, "denied", fpath, "open room");
             return NULL;
         }
-        can_edit = td_acl_allows(role, nd, TD_ACL_EDIT_DOCUMENT);
-        can_save = td_acl_allows(role, nd, TD_ACL_SAVE);
         td_acl_audit(r->acl, user->username, "open", fpath, td_role_name(role));
     }
     char epoch[64] = "";
-    if (kind != R_AWARENESS && !room) {
-        char *base = NULL, hash[80];
-        size_t blen;
-        if (td_store_ydoc_get(r->store, id, epoch, sizeof epoch, &base, &blen, hash,
-                              sizeof hash) != 0)
-            epoch[0] = '\0';
-        free(base);
-    }
+    if (kind != R_AWARENESS && !room && td_store_ydoc_epoch(r->store, id, epoch, sizeof epoch) != 0)
+        epoch[0] = '\0';
     if (kind != R_AWARENESS && strcmp(session_id, room ? room->epoch : epoch) != 0) {
         *code = s_close_json(reason, cap, "unknown_session", session_id);
         return NULL;
@@ -856,7 +901,7 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
             return NULL;
         }
         if (kind != R_AWARENESS) {
-            snprintf(room->file_id, sizeof room->file_id, "%s", id);
+            snprintf(room->file_id, sizeof room->file_id, "%.*s", TD_UUID_LEN, id);
             snprintf(room->path, sizeof room->path, "%s", path);
             int rc = s_load(room, reason, cap);
             if (rc == 0 && strcmp(room->epoch, session_id) != 0)
@@ -879,8 +924,6 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
     p->room = room;
     p->ws = ws;
     p->user = user;
-    p->can_edit = can_edit;
-    p->can_save = can_save;
     p->next = room->peers;
     room->peers = p;
     room->npeers++;
@@ -1069,7 +1112,7 @@ int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, i
         }
         if (!room->doc)
             return 0; /* an awareness room has no document */
-        if (!p->can_edit) {
+        if (!s_peer_can(p, TD_ACL_EDIT_DOCUMENT)) {
             /* Read-only (y-protocols: drop its step2 and updates) and say so, once. */
             if (!p->told_readonly)
                 s_raw_reply(p, json_pack("{s:s, s:b}", "type", "permission", "readonly", 1));
@@ -1109,8 +1152,9 @@ int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, i
             return -1;
         }
         if (raw.text.len == 4 && memcmp(raw.text.data, "save", 4) == 0 && raw.has_id) {
-            const char *status = p->can_save ? s_save(room) : "failed";
-            if (p->can_save)
+            int can_save = s_peer_can(p, TD_ACL_SAVE);
+            const char *status = can_save ? s_save(room) : "failed";
+            if (can_save)
                 td_acl_audit(room->r->acl, p->user->username, "save", room->path, "");
             s_raw_reply(p, json_pack("{s:s, s:I, s:s}", "type", "save", "responseTo",
                                      (json_int_t)raw.id, "status", status));
@@ -1353,8 +1397,9 @@ static const char *s_cursor_cell(td_room_t *room, const json_t *pos, json_t **ke
     return json_string_value(*keep);
 }
 
-/* Adds a room's users ({username, display_name, cells, clients}) to arr. */
-static void s_room_users(td_room_t *room, json_t *users, int global)
+/* Adds a room's users ({username, display_name, cells, clients}) to arr; in the global room, with
+ * `current` only when viewer may read the document it names. */
+static void s_room_users(td_room_t *room, json_t *users, int global, const td_user_t *viewer)
 {
     for (size_t i = 0; i < td_yawareness_nclients(room->aw); i++) {
         const char *text = td_yawareness_state(room->aw, td_yawareness_client(room->aw, i), NULL);
@@ -1379,7 +1424,10 @@ static void s_room_users(td_room_t *room, json_t *users, int global)
                             json_integer(json_integer_value(json_object_get(u, "clients")) + 1));
         if (global) {
             json_t *cur = json_object_get(st, "current");
-            if (json_is_string(cur))
+            const char *colon = json_is_string(cur) ? strchr(json_string_value(cur), ':') : NULL;
+            int nd = 0;
+            if (colon && td_acl_allows(td_acl_role(room->r->acl, viewer->username, colon + 1, &nd),
+                                       nd, TD_ACL_READ))
                 json_object_set(u, "current", cur);
         } else {
             json_t *cursors = json_object_get(st, "cursors"), *c;
@@ -1401,23 +1449,33 @@ static void s_room_users(td_room_t *room, json_t *users, int global)
     }
 }
 
-json_t *td_rooms_presence(td_relay_t *r, const char *path)
+json_t *td_rooms_presence(td_relay_t *r, const td_user_t *user, const char *path)
 {
     json_t *docs = json_array(), *global = json_array();
     for (td_room_t *room = r->rooms; room; room = room->next) {
         if (room->kind == R_AWARENESS) {
             if (!path)
-                s_room_users(room, global, 1);
+                s_room_users(room, global, 1, user);
             continue;
         }
-        if (path && strcmp(path, room->path) != 0)
+        int nd = 0;
+        if ((path && strcmp(path, room->path) != 0) ||
+            !td_acl_allows(td_acl_role(r->acl, user->username, room->path, &nd), nd, TD_ACL_READ))
             continue;
         json_t *users = json_array();
-        s_room_users(room, users, 0);
+        s_room_users(room, users, 0, user);
         json_array_append_new(docs, json_pack("{s:s, s:s, s:o}", "path", room->path, "fileId",
                                               room->file_id, "users", users));
     }
     return json_pack("{s:o, s:o}", "presence", docs, "global", global);
+}
+
+void td_rooms_recheck(td_relay_t *r)
+{
+    for (td_room_t *room = r->rooms; room; room = room->next)
+        for (td_peer_t *p = room->peers; p; p = p->next)
+            if (room->kind != R_AWARENESS && !s_peer_can(p, TD_ACL_READ))
+                td_ws_close(p->ws, 4403, "tandem-relay: your access to this file was removed");
 }
 
 /* ---- relay lifetime ---------------------------------------------------------------------------- */

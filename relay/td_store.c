@@ -34,7 +34,8 @@ static const char *const s_migrations[TD_STORE_SCHEMA] = {
     "  file_id TEXT PRIMARY KEY REFERENCES files(id) ON DELETE CASCADE,"
     "  epoch TEXT NOT NULL,"
     "  base BLOB NOT NULL,"
-    "  base_hash TEXT NOT NULL);"
+    "  base_hash TEXT NOT NULL,"
+    "  disk_hash TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE yupdates ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  file_id TEXT NOT NULL REFERENCES ydocs(file_id) ON DELETE CASCADE,"
@@ -101,7 +102,7 @@ static const char *const s_migrations[TD_STORE_SCHEMA] = {
 enum {
     Q_USER_PUT, Q_USER_GET, Q_USER_READ, Q_TOKEN_PUT, Q_TOKEN_DEL, Q_TOKENS,
     Q_FILE_ID, Q_FILE_PATH, Q_FILE_ADD, Q_FILE_MOVE,
-    Q_YDOC_GET, Q_YDOC_PUT, Q_YDOC_BASE, Q_YUPD_ADD, Q_YUPD_ALL, Q_YUPD_CLEAR,
+    Q_YDOC_GET, Q_YDOC_EPOCH, Q_YDOC_PUT, Q_YDOC_DISK, Q_YUPD_ADD, Q_YUPD_ALL, Q_YUPD_CLEAR,
     Q_BEGIN, Q_COMMIT, Q_COUNT
 };
 
@@ -121,10 +122,11 @@ static const char *const s_sql[Q_COUNT] = {
     /* A rename moves the path and everything under it (a folder). */
     "UPDATE files SET path = ?2 || substr(path, length(?1) + 1)"
     " WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
-    "SELECT epoch, base, base_hash FROM ydocs WHERE file_id = ?1",
-    "INSERT INTO ydocs (file_id, epoch, base, base_hash) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT (file_id) DO UPDATE SET epoch = ?2, base = ?3, base_hash = ?4",
-    "UPDATE ydocs SET base = ?2, base_hash = ?3 WHERE file_id = ?1",
+    "SELECT epoch, base, base_hash, disk_hash FROM ydocs WHERE file_id = ?1",
+    "SELECT epoch FROM ydocs WHERE file_id = ?1",
+    "INSERT INTO ydocs (file_id, epoch, base, base_hash, disk_hash) VALUES (?1, ?2, ?3, ?4, ?5)"
+    " ON CONFLICT (file_id) DO UPDATE SET epoch = ?2, base = ?3, base_hash = ?4, disk_hash = ?5",
+    "UPDATE ydocs SET disk_hash = ?2 WHERE file_id = ?1",
     "INSERT INTO yupdates (file_id, data) VALUES (?1, ?2)",
     "SELECT data FROM yupdates WHERE file_id = ?1 ORDER BY seq",
     "DELETE FROM yupdates WHERE file_id = ?1",
@@ -347,8 +349,12 @@ int td_store_file_move(td_store_t *self, const char *from, const char *to)
     return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
 }
 
-int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t epoch_cap,
-                      char **base, size_t *base_len, char *hash, size_t hash_cap)
+int td_store_ydoc_epoch(td_store_t *self, const char *file_id, char *epoch, size_t cap)
+{
+    return s_text1(self, Q_YDOC_EPOCH, file_id, epoch, cap);
+}
+
+int td_store_ydoc_get(td_store_t *self, const char *file_id, td_store_ydoc_t *out)
 {
     sqlite3_stmt *st = self->q[Q_YDOC_GET];
     sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
@@ -356,15 +362,16 @@ int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t
     if (step == SQLITE_ROW) {
         size_t n = (size_t)sqlite3_column_bytes(st, 1);
         const void *b = sqlite3_column_blob(st, 1);
-        *base = malloc(n + 1);
-        rc = *base ? 0 : TD_ENOMEM;
+        out->base = malloc(n + 1);
+        rc = out->base ? 0 : TD_ENOMEM;
         if (rc == 0) {
             if (n)
-                memcpy(*base, b, n);
-            (*base)[n] = '\0';
-            *base_len = n;
-            s_col(st, 0, epoch, epoch_cap);
-            s_col(st, 2, hash, hash_cap);
+                memcpy(out->base, b, n);
+            out->base[n] = '\0';
+            out->base_len = n;
+            s_col(st, 0, out->epoch, sizeof out->epoch);
+            s_col(st, 2, out->base_hash, sizeof out->base_hash);
+            s_col(st, 3, out->disk_hash, sizeof out->disk_hash);
         }
     }
     sqlite3_reset(st);
@@ -372,16 +379,22 @@ int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t
     return rc;
 }
 
-int td_store_ydoc_put(td_store_t *self, const char *file_id, const char *epoch, const char *base,
-                      size_t base_len, const char *hash)
+int td_store_ydoc_put(td_store_t *self, const char *file_id, const td_store_ydoc_t *rec)
 {
-    sqlite3_stmt *st = self->q[epoch ? Q_YDOC_PUT : Q_YDOC_BASE];
-    int i = 1;
-    sqlite3_bind_text(st, i++, file_id, -1, SQLITE_STATIC);
-    if (epoch)
-        sqlite3_bind_text(st, i++, epoch, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, i++, base, (int)base_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, i, hash, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = self->q[Q_YDOC_PUT];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rec->epoch, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, rec->base ? rec->base : "", (int)rec->base_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, rec->base_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, rec->disk_hash, -1, SQLITE_STATIC);
+    return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_ydoc_disk(td_store_t *self, const char *file_id, const char *disk_hash)
+{
+    sqlite3_stmt *st = self->q[Q_YDOC_DISK];
+    sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, disk_hash, -1, SQLITE_STATIC);
     return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
 }
 

@@ -62,14 +62,26 @@ int td_store_file_move(td_store_t *self, const char *from, const char *to);
 
 /* ---- room histories: a lineage epoch, the base (file content last agreed with), the log ---- */
 
-/* Reads a room's record: epoch (epoch_cap bytes), base (malloc'd, NUL-terminated, caller frees)
- * and its content hash. 0, TD_ENOENT, TD_ENOMEM or TD_ESTATE. */
-int td_store_ydoc_get(td_store_t *self, const char *file_id, char *epoch, size_t epoch_cap,
-                      char **base, size_t *base_len, char *hash, size_t hash_cap);
-/* Writes a room's record; epoch NULL keeps the stored epoch (the record must exist then).
- * 0 or TD_ESTATE. */
-int td_store_ydoc_put(td_store_t *self, const char *file_id, const char *epoch, const char *base,
-                      size_t base_len, const char *hash);
+/* A room's record. base is the file content a three-way merge starts from (notebook JSON or
+ * text) with base_hash the file's hash when it held that content; disk_hash is the hash of what
+ * the relay last wrote or read (base is current when the two are equal). */
+typedef struct td_store_ydoc {
+    char epoch[64];
+    char *base; /* td_store_ydoc_get: malloc'd, NUL-terminated, caller frees */
+    size_t base_len;
+    char base_hash[80];
+    char disk_hash[80];
+} td_store_ydoc_t;
+
+/* Copies a room's lineage epoch into epoch (cap bytes). 0, TD_ENOENT, TD_E2BIG or TD_ESTATE. */
+int td_store_ydoc_epoch(td_store_t *self, const char *file_id, char *epoch, size_t cap);
+/* Reads a room's record into *out. 0, TD_ENOENT, TD_ENOMEM or TD_ESTATE. */
+int td_store_ydoc_get(td_store_t *self, const char *file_id, td_store_ydoc_t *out);
+/* Writes a room's whole record (rec borrowed; base NULL = empty). 0 or TD_ESTATE. */
+int td_store_ydoc_put(td_store_t *self, const char *file_id, const td_store_ydoc_t *rec);
+/* Records the hash of what the relay just wrote or read (a save: cheap, no base). 0 or
+ * TD_ESTATE. */
+int td_store_ydoc_disk(td_store_t *self, const char *file_id, const char *disk_hash);
 /* Appends one update to a room's log. 0 or TD_ESTATE. */
 int td_store_yupdate_add(td_store_t *self, const char *file_id, const uint8_t *data, size_t len);
 /* Called with each logged update (borrowed for the call), oldest first; non-zero stops the walk. */

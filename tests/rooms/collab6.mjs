@@ -91,3 +91,16 @@ export async function allThreads(call, path, query = '') {
 }
 
 export { sleep };
+
+// A check that records its failure and lets the test go on (the test fails at the end through
+// softFinish): for findings that should not hide the checks after them.
+const softFailures = [];
+export function softCheck(cond, what) {
+  if (cond) { console.log('ok -', what); return true; }
+  console.log('not ok -', what);
+  softFailures.push(what);
+  return false;
+}
+export function softFinish() {
+  if (softFailures.length) throw new Error(`${softFailures.length} check(s) failed:\n  ` + softFailures.join('\n  '));
+}

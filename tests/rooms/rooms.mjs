@@ -15,6 +15,7 @@ import * as decoding from 'lib0/decoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 
 export { Y, WebSocket, WebsocketProvider, YNotebook, YFile, encoding, decoding, awarenessProtocol };
+process.setMaxListeners(100);   // each WebsocketProvider adds an 'exit' listener
 export const RELAY = process.env.TANDEM_RELAY;
 export const BUILD = process.env.TANDEM_BUILD;
 // Scale factor for counts (TD_ROOMS_CYCLES overrides the kill test's cycle count directly).
@@ -103,6 +104,7 @@ export async function startRelay({ token = 'tok-' + Math.random().toString(36).s
       if (m) { clearTimeout(t); resolve(m[0]); }
     });
     proc.on('exit', (c, s) => { clearTimeout(t); reject(new Error(`relay exited ${c ?? s} at start: ` + stderr)); });
+    proc.on('error', (e) => { clearTimeout(t); reject(new Error(`cannot start ${RELAY}: ${e.message}`)); });
   });
   proc.stdout.resume();
   let dead = null;

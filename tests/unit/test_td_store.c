@@ -74,12 +74,17 @@ static void s_rooms(const char *path)
     TD_ASSERT_STR_EQ(p, "nb2.ipynb");
     TD_ASSERT_EQ(td_store_file_path(st, "id-9", p, sizeof p), TD_ENOENT);
 
-    char epoch[64], hash[80], *base = NULL;
-    size_t blen = 0;
-    TD_ASSERT_EQ(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
-                                   sizeof hash), TD_ENOENT);
+    td_store_ydoc_t rec = {.base = NULL}, got = {.base = NULL};
+    char epoch[64];
+    TD_ASSERT_EQ(td_store_ydoc_get(st, "id-1", &got), TD_ENOENT);
+    TD_ASSERT_EQ(td_store_ydoc_epoch(st, "id-1", epoch, sizeof epoch), TD_ENOENT);
+    snprintf(rec.epoch, sizeof rec.epoch, "ep-1");
+    rec.base = "{}";
+    rec.base_len = 2;
+    snprintf(rec.base_hash, sizeof rec.base_hash, "h1");
+    snprintf(rec.disk_hash, sizeof rec.disk_hash, "h1");
     TD_ASSERT_OK(td_store_begin(st));
-    TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", "ep-1", "{}", 2, "h1"));
+    TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", &rec));
     TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u1", 2));
     TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u2", 2));
     TD_ASSERT_OK(td_store_commit(st));
@@ -88,29 +93,31 @@ static void s_rooms(const char *path)
 
     st = td_store_open(path, &err);
     TD_ASSERT(st != NULL);
-    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
-                                   sizeof hash));
-    TD_ASSERT_STR_EQ(epoch, "ep-1");
-    TD_ASSERT_STR_EQ(base, "{}");
-    TD_ASSERT_EQ(blen, 2);
-    TD_ASSERT_STR_EQ(hash, "h1");
-    free(base);
+    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", &got));
+    TD_ASSERT_STR_EQ(got.epoch, "ep-1");
+    TD_ASSERT_STR_EQ(got.base, "{}");
+    TD_ASSERT_EQ(got.base_len, 2);
+    TD_ASSERT_STR_EQ(got.base_hash, "h1");
+    TD_ASSERT_STR_EQ(got.disk_hash, "h1");
+    free(got.base);
     s_log_t log = {0};
     TD_ASSERT_OK(td_store_yupdates_foreach(st, "id-1", s_log, &log));
     TD_ASSERT_EQ(log.n, 2);
     TD_ASSERT_STR_EQ(log.data[0], "u1");
     TD_ASSERT_STR_EQ(log.data[1], "u2");
-    TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", NULL, "[1]", 3, "h2")); /* base only */
+    TD_ASSERT_OK(td_store_ydoc_disk(st, "id-1", "h2")); /* a save: only the hash */
     TD_ASSERT_OK(td_store_yupdates_replace(st, "id-1", (const uint8_t *)"snap", 4));
     memset(&log, 0, sizeof log);
     TD_ASSERT_OK(td_store_yupdates_foreach(st, "id-1", s_log, &log));
     TD_ASSERT_EQ(log.n, 1);
     TD_ASSERT_STR_EQ(log.data[0], "snap");
-    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", epoch, sizeof epoch, &base, &blen, hash,
-                                   sizeof hash));
+    TD_ASSERT_OK(td_store_ydoc_get(st, "id-1", &got));
+    TD_ASSERT_STR_EQ(got.base, "{}");
+    TD_ASSERT_STR_EQ(got.base_hash, "h1");
+    TD_ASSERT_STR_EQ(got.disk_hash, "h2");
+    free(got.base);
+    TD_ASSERT_OK(td_store_ydoc_epoch(st, "id-1", epoch, sizeof epoch));
     TD_ASSERT_STR_EQ(epoch, "ep-1");
-    TD_ASSERT_STR_EQ(base, "[1]");
-    free(base);
     td_store_destroy(&st);
 }
 
