@@ -94,7 +94,8 @@ struct td_room {
     s_out_t *out, **out_tail;
     int flushing;
     /* disk */
-    json_t *base;        /* the file content last agreed with: the notebook dict, or a string */
+    char *base;          /* the file content last agreed with: compact notebook JSON, or text */
+    size_t base_len;
     char base_hash[80];  /* the file's hash when it held base */
     char stored_hash[80]; /* the base_hash of the base content the store holds */
     char disk_stamp[96]; /* last_modified + size when last looked at */
@@ -322,9 +323,15 @@ static void s_stamp(const json_t *model, char *out, size_t cap)
 /* The file now holds content (hash): it becomes the base, and the store learns the hash. */
 static int s_set_base(td_room_t *room, json_t *content, const char *hash)
 {
-    json_incref(content);
-    json_decref(room->base);
-    room->base = content;
+    /* Kept serialised: a third of the memory of the parsed tree, and parsed only to merge. */
+    char *b = room->kind == R_NOTEBOOK
+                  ? json_dumps(content, JSON_COMPACT)
+                  : strndup(json_string_value(content), json_string_length(content));
+    if (!b)
+        return TD_ENOMEM;
+    free(room->base);
+    room->base = b;
+    room->base_len = strlen(b);
     snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
     return td_store_begin(room->r->store) ||
                    td_store_ydoc_disk(room->r->store, room->file_id, room->base_hash)
@@ -341,26 +348,24 @@ static int s_store_base(td_room_t *room)
     snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
     snprintf(rec.base_hash, sizeof rec.base_hash, "%s", room->base_hash);
     snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", room->base_hash);
-    if (room->kind == R_NOTEBOOK)
-        rec.base = json_dumps(room->base, JSON_COMPACT);
-    else
-        rec.base = strndup(json_string_value(room->base), json_string_length(room->base));
-    if (!rec.base)
-        return TD_ENOMEM;
-    rec.base_len = strlen(rec.base);
+    rec.base = room->base;
+    rec.base_len = room->base_len;
     int rc = td_store_begin(room->r->store) || td_store_ydoc_put(room->r->store, room->file_id, &rec)
                  ? TD_ESTATE
                  : 0;
     if (rc == 0)
         snprintf(room->stored_hash, sizeof room->stored_hash, "%s", room->base_hash);
-    free(rec.base);
     return rc;
 }
 
-/* Merges content (the file, hash) into the document against base (NULL: two-way, the file wins
- * where it differs), then makes it the base. 0 or TD_E*. */
-static int s_merge(td_room_t *room, const json_t *base, json_t *content, const char *hash)
+/* Merges content (the file, hash) into the document against base (a base string as the store
+ * keeps it; NULL: two-way, the file wins where it differs), then makes it the base. 0 or TD_E*. */
+static int s_merge(td_room_t *room, const char *base_text, size_t base_len, json_t *content,
+                   const char *hash)
 {
+    json_t *base = !base_text ? NULL
+                   : room->kind == R_NOTEBOOK ? json_loadb(base_text, base_len, 0, NULL)
+                                              : json_stringn(base_text, base_len);
     bool changed = false;
     td_error_t err = {0};
     int rc;
@@ -374,6 +379,7 @@ static int s_merge(td_room_t *room, const json_t *base, json_t *content, const c
                                       &changed, &err)
                   : TD_EPROTO;
     }
+    json_decref(base);
     if (rc == 0)
         rc = s_set_base(room, content, hash);
     TD_LOG(rc ? TD_LOG_WARN : TD_LOG_INFO, "relay.room", "%s: changed on disk: %s%s%s%s",
@@ -405,7 +411,7 @@ static int s_sync_disk(td_room_t *room, int force)
     const char *hash = json_string_value(json_object_get(m, "hash"));
     int rc = 0;
     if (!hash || strcmp(hash, room->base_hash) != 0) /* else touched, not changed */
-        rc = s_merge(room, room->base, json_object_get(m, "content"), hash);
+        rc = s_merge(room, room->base, room->base_len, json_object_get(m, "content"), hash);
     json_decref(m);
     return rc;
 }
@@ -569,14 +575,10 @@ static int s_resume(td_room_t *room, json_t *content, const char *hash, td_error
         if (hash && strcmp(hash, rec.disk_hash) == 0) {
             rc = s_set_base(room, content, hash);
         } else {
-            json_t *base = NULL;
-            if (rec.base_hash[0] && strcmp(rec.base_hash, rec.disk_hash) == 0)
-                base = room->kind == R_NOTEBOOK ? json_loadb(rec.base, rec.base_len, 0, NULL)
-                                                : json_stringn(rec.base, rec.base_len);
+            int current = rec.base_hash[0] && strcmp(rec.base_hash, rec.disk_hash) == 0;
             td_ydoc_observe(room->doc, s_on_txn, room);
-            rc = s_merge(room, base, content, hash);
+            rc = s_merge(room, current ? rec.base : NULL, rec.base_len, content, hash);
             td_ydoc_unobserve(room->doc, s_on_txn, room);
-            json_decref(base);
         }
     }
     free(rec.base);
@@ -668,7 +670,7 @@ static void s_handle_closed(uv_handle_t *h)
 {
     td_room_t *room = h->data;
     if (--room->handles == 0) {
-        json_decref(room->base);
+        free(room->base);
         free(room);
     }
 }

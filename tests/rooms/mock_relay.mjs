@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // mock_relay.mjs: a small reference server for the room protocol, in Node with yjs, used only to
-// check the tests themselves (TANDEM_RELAY=tests/rooms/mock_relay.mjs node tests/rooms/test_sync.mjs).
+// check the tests themselves: TANDEM_RELAY=$PWD/mock_relay.mjs node test_presence.mjs.
 // It implements the session PUT, the room websocket (step1 first, step2 answers, awareness echo and
 // replay with the user field overwritten, removal on close, RAW save, 1003 on a stale session,
-// 4404, closes on bad frames) and a durable per-room update log written with fsync before fan-out.
-// No kernels, no execution, no outside-edit polling. MOCK_BREAK=nolog skips the log (history is
-// lost on kill -9: the kill test must fail); MOCK_BREAK=noecho skips the awareness echo.
+// 4404, closes on bad frames), autosave, a naive outside-edit poll, and a durable per-room update
+// log (ROOT/.tandem/mock/) written with fsync before fan-out. No kernels or execution, no rename,
+// no unload, no tandem.sqlite: rooms_presence, rooms_bad and rooms_outside pass on it; rooms_sync
+// stops at the rename, rooms_kill at the store-loss phase, rooms_exec at once.
+// MOCK_BREAK=nolog skips the log (history lost on kill -9: rooms_kill must fail);
+// MOCK_BREAK=noecho skips the awareness echo to the sender (rooms_presence must fail).
 import http from 'node:http';
 import { createHash, randomUUID } from 'node:crypto';
 import { statSync, mkdirSync, existsSync, readFileSync, writeFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from 'node:fs';

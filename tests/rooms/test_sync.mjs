@@ -232,6 +232,36 @@ await main(async () => {
   check(readFileSync(join(relay.root, 'notes.txt'), 'utf8') === text, 'the saved text file equals the shared text');
   ta.close(); tb.close();
 
+  // ---- a big notebook: 400 cells, rich outputs (about 1 MB) ----------------------------------------
+  const png = Buffer.alloc(6000, 0).map((_, i) => (i * 7919) & 255).toString('base64');
+  const bigCells = Array.from({ length: 400 }, (_, i) => i % 5 === 4
+    ? { id: `big-${i}`, cell_type: 'markdown', source: `## Section ${i}\n\n` + 'Some prose with *markup* and ünïcödé ✓.\n'.repeat(8) }
+    : { id: `big-${i}`, source: Array.from({ length: 12 }, (_, j) => `x_${i}_${j} = ${i} * ${j}  # ${'•'.repeat(j)}\n`).join(''),
+        execution_count: i + 1, metadata: { tags: [`t${i % 3}`] },
+        outputs: [{ output_type: 'stream', name: 'stdout', text: `row ${i}\n`.repeat(20) },
+          ...(i % 4 === 0 ? [{ output_type: 'display_data', data: { 'image/png': png, 'text/plain': '<Figure>' }, metadata: {} }] : []),
+          { output_type: 'execute_result', execution_count: i + 1, data: { 'text/plain': `${i}`, 'text/html': `<b>${i}</b>` }, metadata: {} }] });
+  const big = makeNotebook(bigCells);
+  writeFileSync(join(relay.root, 'big.ipynb'), JSON.stringify(big, null, 1));
+  const tBig = Date.now();
+  const ba = await new RoomClient(relay, 'big.ipynb', { user: 'big-a' }).open({ timeout: 20000 * SLOW });
+  const openMs = Date.now() - tBig;
+  check(nbContent(ba.model.toJSON()) === nbContent(big), `big notebook (400 cells, ${(JSON.stringify(big).length / 1e6).toFixed(1)} MB): first client synced it exactly in ${openMs} ms`);
+  const tb2 = Date.now();
+  const bb = await new RoomClient(relay, 'big.ipynb', { user: 'big-b' }).open({ timeout: 20000 * SLOW });
+  check(bb.json() === ba.json(), `big notebook: a second client synced the same document in ${Date.now() - tb2} ms`);
+  for (let i = 0; i < 50; i++) {
+    const c = i % 2 ? ba : bb, cell = c.model.cells[R.int(c.model.cells.length)];
+    cell.updateSource(0, 0, `# ${c.user} ${i}\n`);
+  }
+  bb.model.deleteCell(10);
+  ba.model.insertCell(200, { cell_type: 'code', id: 'big-new', source: 'new = 1' });
+  await waitConverged([ba, bb], 15000 * SLOW, 'big notebook: two editors converge');
+  const bs = await ba.save(11);
+  check(bs.status === 'success', `big notebook: RAW save -> success (${JSON.stringify(bs)})`);
+  check(nbContent(readNotebook(join(relay.root, 'big.ipynb'))) === nbContent(ba.model.toJSON()), 'big notebook: the saved file equals the room');
+  ba.close(); bb.close();
+
   const st = await relay.stop();
   check(st.code === 0 || st.sig === 'SIGTERM', `relay exits cleanly on SIGTERM (${JSON.stringify(st)})`);
 });
