@@ -1,7 +1,7 @@
 /* main.c: tandem-kernel. `tandem-kernel -f CONNECTION_FILE` serves one kernel; `tandem-kernel
  * install` writes a kernelspec for this binary. This file holds everything with an effect that the
- * core must not do itself: reading files, the clock and randomness (td_env_t), signals, and the
- * history database's location. */
+ * core must not do itself: reading files, the clock and randomness (td_env_t, from td_sys.c),
+ * signals, and the history database's location. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,35 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "td_kserver.h"
 #include "td_log.h"
+#include "td_sys.h"
 
 static td_kcore_t *s_core; /* for the signal handlers */
-
-static int64_t s_now_us(void *arg)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void s_random(void *arg, uint8_t *out, size_t n)
-{
-    while (n > 0) {
-        ssize_t got = getrandom(out, n, 0);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            abort(); /* no entropy source: ids would collide, which is worse than stopping */
-        out += got;
-        n -= (size_t)got;
-    }
-}
 
 static void s_on_sigint(int sig)
 {
@@ -66,30 +45,6 @@ static void s_install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static char *s_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096;
-    char *buf = malloc(cap);
-    *len = 0;
-    size_t n;
-    while (buf && (n = fread(buf + *len, 1, cap - *len, f)) > 0) {
-        *len += n;
-        if (*len == cap && cap < (1 << 20)) {
-            char *grown = realloc(buf, cap *= 2);
-            if (grown == NULL)
-                free(buf);
-            buf = grown;
-        } else if (*len == cap) {
-            break; /* a connection file is tiny; refuse a huge one */
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
 static int s_mkdirs(const char *path)
 {
     char tmp[PATH_MAX];
@@ -105,18 +60,11 @@ static int s_mkdirs(const char *path)
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* The Jupyter data dir, as jupyter_core computes it on Linux. */
+/* The Jupyter data dir, under /tmp when even HOME is unset. */
 static void s_data_dir(char *out, size_t cap)
 {
-    const char *d = getenv("JUPYTER_DATA_DIR");
-    const char *xdg = getenv("XDG_DATA_HOME");
-    const char *home = getenv("HOME");
-    if (d && *d)
-        snprintf(out, cap, "%s", d);
-    else if (xdg && *xdg)
-        snprintf(out, cap, "%s/jupyter", xdg);
-    else
-        snprintf(out, cap, "%s/.local/share/jupyter", home && *home ? home : "/tmp");
+    if (td__jupyter_data_dir(out, cap) != 0)
+        snprintf(out, cap, "/tmp/.local/share/jupyter");
 }
 
 static td_history_t *s_new_history(void)
@@ -138,7 +86,7 @@ static td_history_t *s_new_history(void)
 static int s_copy_file(const char *from, const char *to)
 {
     size_t len;
-    char *data = s_read_file(from, &len);
+    char *data = td__read_file(from, 1 << 20, &len);
     if (data == NULL)
         return -1;
     FILE *f = fopen(to, "wb");
@@ -257,7 +205,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t len;
-    char *text = s_read_file(cfile, &len);
+    char *text = td__read_file(cfile, 1 << 20, &len);
     if (text == NULL) {
         fprintf(stderr, "tandem-kernel: cannot read connection file %s: %s\n", cfile,
                 strerror(errno));
@@ -271,7 +219,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandem-kernel: bad connection file %s: %s\n", cfile, err.text);
         return 1;
     }
-    td_env_t env = {s_now_us, s_random, NULL};
+    td_env_t env = {td__now_us, td__random, NULL};
     td_history_t *history = s_new_history();
     td_kserver_t *server = td_kserver_new(&cf, &env, &td_lua_interp, history);
     td_connfile_fini(&cf);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "td/td_base64.h"
 #include "td_lua_internal.h"
 
 /* Hands a display to the host (which steals all three), or frees them when it cannot. */
@@ -309,22 +310,11 @@ static int s_svg(lua_State *L)
 /* png(bytes): the raw PNG file contents; the bundle carries them base64-encoded. */
 static int s_png(lua_State *L)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+    const uint8_t *s = (const uint8_t *)luaL_checklstring(L, 1, &n);
     luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                     i + 2 < n ? b64[v & 63] : '='};
-        luaL_addlstring(&b, q, 4);
-    }
-    luaL_pushresult(&b);
+    char *out = luaL_buffinitsize(L, &b, td_base64_encoded_len(n, 0) + 1);
+    luaL_pushresultsize(&b, td_base64_encode(s, n, 0, out));
     char plain[64];
     snprintf(plain, sizeof plain, "<PNG image, %zu bytes>", n);
     return s_bundle2(L, "image/png", lua_gettop(L), plain);

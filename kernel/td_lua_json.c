@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td/td_lib0.h"
 #include "td_lua_internal.h"
 
 #define S_MAX_DEPTH 64
@@ -222,30 +223,6 @@ void td__lua_pushjson(lua_State *L, const json_t *j)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t s_utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-    else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 char *td__lua_utf8_dup(const char *s, size_t n, size_t *outlen)
 {
     char *out = malloc(3 * n + 1); /* each bad byte becomes the 3 bytes of U+FFFD */
@@ -253,7 +230,7 @@ char *td__lua_utf8_dup(const char *s, size_t n, size_t *outlen)
         return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = s_utf8_len((const unsigned char *)s + i, n - i);
+        size_t k = td_lib0_utf8_seq_len((const uint8_t *)s + i, n - i);
         if (k == 0) {
             memcpy(out + o, "\xEF\xBF\xBD", 3);
             o += 3;

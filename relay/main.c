@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,29 +27,9 @@
 #define TD_PREFIX_SHARE "/usr/local/share/jupyter"
 #endif
 
-static int64_t s_now_us(void *arg)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void s_random(void *arg, uint8_t *out, size_t n)
-{
-    while (n) {
-        ssize_t got = getrandom(out, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            abort(); /* no randomness means no safe ids or keys */
-        }
-        out += got, n -= (size_t)got;
-    }
-}
-
 int64_t td_relay_now(td_relay_t *r)
 {
-    return s_now_us(NULL);
+    return td__now_us(NULL);
 }
 
 td_kspecs_t *td_relay_kspecs(td_relay_t *r)
@@ -353,8 +332,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     td_relay_t *r = &s_relay;
-    r->env = (td_env_t){s_now_us, s_random, NULL};
-    r->started_us = r->last_activity_us = s_now_us(NULL);
+    r->env = (td_env_t){td__now_us, td__random, NULL};
+    r->started_us = r->last_activity_us = td__now_us(NULL);
     r->max_ws_message = o.max_ws_message > 0 ? (size_t)o.max_ws_message : 64u << 20;
     r->max_send_queue = o.max_send_queue > 0 ? (size_t)o.max_send_queue : 64u << 20;
     r->max_offline_bytes = o.max_offline_bytes > 0 ? (size_t)o.max_offline_bytes : 16u << 20;
@@ -398,7 +377,7 @@ int main(int argc, char **argv)
         snprintf(token, sizeof token, "%s", o.token);
     } else {
         uint8_t raw[24];
-        s_random(NULL, raw, sizeof raw);
+        td__random(NULL, raw, sizeof raw);
         for (size_t i = 0; i < sizeof raw; i++)
             sprintf(token + 2 * i, "%02x", raw[i]);
     }

@@ -37,7 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "td/td_base64.h"
 #include "td/td_error.h"
+#include "td/td_lib0.h"
 #include "td/td_sha.h"
 #include "td/td_stamp.h"
 #include "td_contents.h"
@@ -502,72 +504,6 @@ static int s_rmtree(int pfd, const char *name, int depth)
 
 /* ---- text, base64, hashes, mimetypes ------------------------------------------------------- */
 
-/* Python's strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int s_utf8_ok(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char b = s[i];
-        size_t k;
-        uint32_t cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xc2 && b <= 0xdf) {
-            k = 1, cp = b & 0x1f;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            k = 2, cp = b & 0x0f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            k = 3, cp = b & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i - 1 < k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
-static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Python's base64.encodebytes: lines of 76 characters, each ending in "\n". */
-static char *s_b64_encode(const unsigned char *p, size_t n)
-{
-    size_t quads = (n + 2) / 3, lines = (quads * 4 + 75) / 76;
-    char *out = malloc(quads * 4 + lines + 1), *o = out;
-    if (!out)
-        return NULL;
-    size_t col = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {s_b64[(v >> 18) & 63], s_b64[(v >> 12) & 63],
-                     i + 1 < n ? s_b64[(v >> 6) & 63] : '=', i + 2 < n ? s_b64[v & 63] : '='};
-        for (int k = 0; k < 4; k++) {
-            *o++ = q[k];
-            if (++col == 76) {
-                *o++ = '\n';
-                col = 0;
-            }
-        }
-    }
-    if (col)
-        *o++ = '\n';
-    *o = '\0';
-    return out;
-}
-
 /* Python's non-strict base64 decoding (binascii.a2b_base64): characters outside the alphabet
  * are skipped, a complete padding ends the data, and a partial last quad is an error. Returns 0,
  * TD_EPROTO or TD_ENOMEM. */
@@ -583,10 +519,10 @@ static int s_b64_decode(const char *s, size_t n, s_buf_t *out)
             }
             continue;
         }
-        const char *hit = s[i] ? strchr(s_b64, s[i]) : NULL;
+        const char *hit = s[i] ? strchr(TD_BASE64_ALPHABET, s[i]) : NULL;
         if (!hit)
             continue;
-        unsigned v = (unsigned)(hit - s_b64);
+        unsigned v = (unsigned)(hit - TD_BASE64_ALPHABET);
         unsigned char byte;
         pads = 0;
         switch (quad) {
@@ -1098,13 +1034,16 @@ static int s_file_model(td_contents_t *c, const char *rel, const struct stat *st
         return s_err_read(out, rc, rel);
     }
     if (content) {
-        int text = (!format || strcmp(format, "text") == 0) && s_utf8_ok((unsigned char *)b.p, b.n);
+        int text = (!format || strcmp(format, "text") == 0) &&
+                   td_lib0_utf8_valid((const uint8_t *)b.p, b.n);
         if (format && strcmp(format, "text") == 0 && !text) {
             free(b.p);
             json_decref(m);
             return s_err(out, 400, "bad format", "%s is not UTF-8 encoded", rel);
         }
-        char *enc = text ? NULL : s_b64_encode((unsigned char *)b.p, b.n);
+        char *enc = text ? NULL : malloc(td_base64_encoded_len(b.n, 76) + 1);
+        if (enc)
+            td_base64_encode((const uint8_t *)b.p, b.n, 76, enc);
         json_object_set_new(m, "content", text ? json_stringn(b.p, b.n) : json_string(enc));
         free(enc);
         json_object_set_new(m, "format", json_string(text ? "text" : "base64"));
@@ -1723,6 +1662,35 @@ void td_contents_destroy(td_contents_t **self_p)
         if (td_contents_path_norm((path), (rel), sizeof(rel)) != 0)                                \
             return s_err((out), 404, NULL, "%s is not a valid path", (path));                      \
     } while (0)
+
+int td_contents_read(td_contents_t *c, const char *path, char **data, size_t *len, json_t **err)
+{
+    char rel[S_PATH_MAX];
+    json_t *e = NULL;
+    int st = 200;
+    *data = NULL;
+    *len = 0;
+    if (td_contents_path_norm(path, rel, sizeof rel) != 0) {
+        st = s_err(&e, 404, NULL, "file or directory '%s' does not exist", path);
+    } else {
+        s_buf_t b = {0};
+        int rc = s_read(c, rel, TD_CONTENTS_MAX_READ, &b);
+        if (rc == 0 && !b.p && s_buf_add(&b, "", 0) != 0) /* an empty file */
+            rc = TD_ENOMEM;
+        if (rc != 0) {
+            free(b.p);
+            st = s_err_read(&e, rc, rel);
+        } else {
+            *data = b.p; /* s_buf_add keeps it NUL-terminated */
+            *len = b.n;
+        }
+    }
+    if (err)
+        *err = e;
+    else
+        json_decref(e);
+    return st;
+}
 
 int td_contents_get(td_contents_t *c, const char *path, const td_contents_query_t *q, json_t **out)
 {

@@ -232,6 +232,23 @@ static int s_origin_ok(struct lws *wsi, const char *allow_origin)
     return host[0] && strcasecmp(o, host) == 0;
 }
 
+/* jupyter_server's local-only Host check (DNS rebinding): a relay listening on a loopback address
+ * answers only requests whose Host names a loopback host. Returns 1 when host is acceptable. */
+static int s_host_ok(const td_relay_t *r, struct lws *wsi)
+{
+    if (!r->loopback_only)
+        return 1;
+    char host[256];
+    s_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    char *end = host[0] == '[' ? strchr(host, ']') : strrchr(host, ':');
+    if (end && *end == ']')
+        end[1] = '\0';
+    else if (end && host[0] != '[' && strchr(host, ':') == end)
+        *end = '\0'; /* drop ":port" (one colon: not a bare IPv6 address) */
+    return !host[0] || strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
 /* ---- HTTP answers ---------------------------------------------------------------------------- */
 
 static void s_http_reset(td_pss_t *pss)
@@ -1099,6 +1116,10 @@ static void s_handle(td_pss_t *pss)
         s_respond(pss, 204, NULL, NULL, 0);
         return;
     }
+    if (!s_host_ok(r, wsi)) {
+        s_respond_error(pss, 403, "Host not allowed (the relay listens on a loopback address)", NULL);
+        return;
+    }
     if (pss->route.id == TD_ROUTE_NONE || pss->route.id == TD_ROUTE_PROBE) {
         s_respond_error(pss, 404, "Not Found", NULL);
         return;
@@ -1261,6 +1282,8 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
     if (route.id != TD_ROUTE_KERNEL_CHANNELS && route.id != TD_ROUTE_COLLAB_ROOM &&
         route.id != TD_ROUTE_COMMENT_EVENTS)
         return s_reject_upgrade(wsi, 404, "Not Found");
+    if (!s_host_ok(r, wsi))
+        return s_reject_upgrade(wsi, 403, "Host not allowed");
     int limited;
     const td_user_t *user = s_authenticate(r, wsi, &limited);
     if (!user) {
@@ -1682,6 +1705,8 @@ static void s_lws_log(int level, const char *line)
 int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port)
 {
     lws_set_log_level(LLL_ERR | (td_log_level <= TD_LOG_DEBUG ? LLL_WARN : 0), s_lws_log);
+    r->loopback_only = strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 ||
+                       strcmp(ip, "localhost") == 0;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     void *loops[1] = {r->loop};

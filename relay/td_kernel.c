@@ -290,9 +290,10 @@ static int s_pollin(void *sock)
     return (ev & ZMQ_POLLIN) != 0;
 }
 
-/* A kernel message split at the delimiter, signature checked, header parsed. */
+/* A kernel message split and signature-checked by td_wire_split (views into views[]), header
+ * parsed. */
 typedef struct {
-    td_bytes_t part[4];
+    const td_bytes_t *part; /* the four JSON frames */
     const td_bytes_t *buf;
     size_t nbuf;
     json_t *header;
@@ -302,21 +303,17 @@ typedef struct {
 
 static int s_kmsg_parse(td_kernel_t *k, s_parts_t *p, s_kmsg_t *out)
 {
-    size_t d = 0;
     if (p->n > S_MAX_FRAMES)
         return TD_EPROTO;
     for (size_t i = 0; i < p->n; i++)
         out->views[i] = (td_bytes_t){zmq_msg_data(&p->m[i]), zmq_msg_size(&p->m[i])};
-    while (d < p->n && !(out->views[d].len == 9 && memcmp(out->views[d].data, TD_WIRE_DELIM, 9) == 0))
-        d++;
-    if (d + 6 > p->n)
-        return TD_EPROTO;
-    if (td_hmac_verify(k->key, &out->views[d + 2], 4, out->views[d + 1]) != 0)
-        return TD_EBADSIG;
-    for (int i = 0; i < 4; i++)
-        out->part[i] = out->views[d + 2 + i];
-    out->buf = &out->views[d + 6];
-    out->nbuf = p->n - d - 6;
+    td_wire_parts_t w;
+    int rc = td_wire_split(out->views, p->n, k->key, &w, NULL);
+    if (rc != 0)
+        return rc;
+    out->part = w.json;
+    out->buf = w.buf;
+    out->nbuf = w.nbuf;
     out->header = json_loadb((const char *)out->part[0].data, out->part[0].len, 0, NULL);
     json_t *t = json_object_get(out->header, "msg_type"), *id = json_object_get(out->header, "msg_id");
     if (!json_is_string(t)) {

@@ -11,6 +11,7 @@
 
 #include "td/td_error.h"
 #include "td_kspec.h"
+#include "td_sys.h"
 
 struct td_kspecs {
     td_kspec_t *v;
@@ -54,36 +55,12 @@ size_t td_kspec_data_dirs(const char *prefix_share, char **dirs, size_t cap)
         free(copy);
     }
     char buf[PATH_MAX];
-    const char *dd = getenv("JUPYTER_DATA_DIR"), *xdg = getenv("XDG_DATA_HOME"),
-               *home = getenv("HOME");
-    if (dd && *dd)
-        s_add_dir(dirs, &n, cap, dd);
-    else if (xdg && *xdg && snprintf(buf, sizeof buf, "%s/jupyter", xdg) < (int)sizeof buf)
-        s_add_dir(dirs, &n, cap, buf);
-    else if (home && *home &&
-             snprintf(buf, sizeof buf, "%s/.local/share/jupyter", home) < (int)sizeof buf)
+    if (td__jupyter_data_dir(buf, sizeof buf) == 0)
         s_add_dir(dirs, &n, cap, buf);
     s_add_dir(dirs, &n, cap, prefix_share);
     s_add_dir(dirs, &n, cap, "/usr/local/share/jupyter");
     s_add_dir(dirs, &n, cap, "/usr/share/jupyter");
     return n;
-}
-
-char *td__read_file(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(max + 1);
-    size_t got = buf ? fread(buf, 1, max + 1, f) : 0;
-    fclose(f);
-    if (!buf || got > max) {
-        free(buf);
-        return NULL;
-    }
-    buf[got] = '\0';
-    *len = got;
-    return buf;
 }
 
 /* Validates and normalises a parsed kernel.json; returns a new object or NULL. */

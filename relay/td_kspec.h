@@ -54,8 +54,4 @@ int td_kspec_resource(const td_kspec_t *ks, const char *file, char *out, size_t 
 /* 1 when name is a valid kernelspec name ([A-Za-z0-9._-]+, at most 128 chars). */
 int td_kspec_name_ok(const char *name);
 
-/* Reads a whole file of at most max bytes, NUL-terminated. Returns a malloc'd buffer (caller
- * frees) and its length in *len, or NULL when it cannot be read or is larger than max. */
-char *td__read_file(const char *path, size_t max, size_t *len);
-
 #endif

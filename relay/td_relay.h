@@ -23,6 +23,7 @@
 #include "td_kspec.h"
 #include "td_route.h"
 #include "td_sessions.h"
+#include "td_sys.h"
 
 typedef struct td_relay td_relay_t;
 typedef struct td_kernel td_kernel_t;
@@ -118,6 +119,7 @@ struct td_relay {
     uint64_t autosave_ms;            /* autosave delay after the last change */
     uint64_t file_poll_ms;           /* how often loaded rooms look for outside edits */
     int embed_comments;              /* saves put each cell's threads in its metadata */
+    int loopback_only;               /* listening on loopback: only loopback Host headers */
     char **data_dirs;                /* Jupyter data path, searched for kernelspecs */
     size_t ndata_dirs;
     int shutting_down;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td/td_sha.h"
 #include "td/td_stamp.h"
 #include "td/td_yrelpos.h"
 #include "td/td_yawareness.h"
@@ -304,35 +305,81 @@ static void s_on_commit(uv_check_t *h)
 
 /* ---- disk -------------------------------------------------------------------------------------- */
 
-/* Reads the file: content (notebook dict or text) and hash; NULL content when only the stamp is
- * wanted. Returns the contents status (200) or another HTTP status. */
-static int s_disk_read(td_room_t *room, int content, json_t **model)
+/* The file as a room sees it: its bytes, their SHA-256 (the Contents API's hash), and, when
+ * parsed, the content value (the notebook dict, or the text as a string). */
+typedef struct s_file {
+    char *raw;
+    size_t len;
+    char hash[2 * 32 + 1];
+    json_t *content;
+} s_file_t;
+
+static void s_file_fini(s_file_t *f)
 {
-    td_contents_query_t q = {room->kind == R_NOTEBOOK ? "notebook" : "file",
-                             room->kind == R_NOTEBOOK ? NULL : "text", content ? "1" : "0",
-                             content ? "1" : "0"};
-    return td_contents_get(room->r->contents, room->path, &q, model);
+    free(f->raw);
+    json_decref(f->content);
+    memset(f, 0, sizeof *f);
 }
 
-static void s_stamp(const json_t *model, char *out, size_t cap)
+/* Reads the file (parse: also its content value). Returns 200, or an HTTP status with why. */
+static int s_file_read(td_room_t *room, int parse, s_file_t *f, char *why, size_t cap)
 {
-    snprintf(out, cap, "%s/%lld", json_string_value(json_object_get(model, "last_modified")) ?: "",
-             (long long)json_integer_value(json_object_get(model, "size")));
+    json_t *err = NULL;
+    memset(f, 0, sizeof *f);
+    int st = td_contents_read(room->r->contents, room->path, &f->raw, &f->len, &err);
+    if (st != 200) {
+        snprintf(why, cap, "%s", json_string_value(json_object_get(err, "message")) ?: "cannot read");
+        json_decref(err);
+        return st;
+    }
+    td_sha_t sha;
+    uint8_t d[32];
+    td_sha_init(&sha, TD_SHA256);
+    td_sha_update(&sha, f->raw, f->len);
+    td_sha_final(&sha, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(f->hash + 2 * i, 3, "%02x", d[i]);
+    if (!parse)
+        return 200;
+    if (room->kind == R_NOTEBOOK) {
+        json_error_t je;
+        f->content = json_loadb(f->raw, f->len, 0, &je);
+        if (!json_is_object(f->content)) {
+            snprintf(why, cap, "not a notebook: %.80s", f->content ? "not an object" : je.text);
+            s_file_fini(f);
+            return 400;
+        }
+    } else if (!td_lib0_utf8_valid((const uint8_t *)f->raw, f->len) ||
+               !(f->content = json_stringn(f->raw, f->len))) {
+        snprintf(why, cap, "not a UTF-8 text file");
+        s_file_fini(f);
+        return 400;
+    }
+    return 200;
 }
 
-/* The file now holds content (hash): it becomes the base, and the store learns the hash. */
-static int s_set_base(td_room_t *room, json_t *content, const char *hash)
+/* Its stamp (last_modified and size: a stat, no read) into out; 0 or TD_ENOENT. */
+static int s_file_stamp(td_room_t *room, char *out, size_t cap)
 {
-    /* Kept serialised: a third of the memory of the parsed tree, and parsed only to merge. */
-    char *b = room->kind == R_NOTEBOOK
-                  ? json_dumps(content, JSON_COMPACT)
-                  : strndup(json_string_value(content), json_string_length(content));
-    if (!b)
-        return TD_ENOMEM;
+    json_t *m = NULL;
+    td_contents_query_t q = {NULL, NULL, "0", "0"};
+    int st = td_contents_get(room->r->contents, room->path, &q, &m);
+    if (st == 200)
+        snprintf(out, cap, "%s/%lld",
+                 json_string_value(json_object_get(m, "last_modified")) ?: "",
+                 (long long)json_integer_value(json_object_get(m, "size")));
+    json_decref(m);
+    return st == 200 ? 0 : TD_ENOENT;
+}
+
+/* The file now holds f's bytes: they become the base (taken from f), the store learns the hash. */
+static int s_set_base(td_room_t *room, s_file_t *f)
+{
     free(room->base);
-    room->base = b;
-    room->base_len = strlen(b);
-    snprintf(room->base_hash, sizeof room->base_hash, "%s", hash ? hash : "");
+    room->base = f->raw;
+    room->base_len = f->len;
+    f->raw = NULL;
+    snprintf(room->base_hash, sizeof room->base_hash, "%s", f->hash);
     return td_store_begin(room->r->store) ||
                    td_store_ydoc_disk(room->r->store, room->file_id, room->base_hash)
                ? TD_ESTATE
@@ -358,10 +405,9 @@ static int s_store_base(td_room_t *room)
     return rc;
 }
 
-/* Merges content (the file, hash) into the document against base (a base string as the store
- * keeps it; NULL: two-way, the file wins where it differs), then makes it the base. 0 or TD_E*. */
-static int s_merge(td_room_t *room, const char *base_text, size_t base_len, json_t *content,
-                   const char *hash)
+/* Merges the file f into the document against base (the file's earlier bytes; NULL: two-way, the
+ * file wins where it differs), then makes f the base. 0 or TD_E*. */
+static int s_merge(td_room_t *room, const char *base_text, size_t base_len, s_file_t *f)
 {
     json_t *base = !base_text ? NULL
                    : room->kind == R_NOTEBOOK ? json_loadb(base_text, base_len, 0, NULL)
@@ -369,22 +415,19 @@ static int s_merge(td_room_t *room, const char *base_text, size_t base_len, json
     bool changed = false;
     td_error_t err = {0};
     int rc;
-    if (room->kind == R_NOTEBOOK) {
-        rc = td_ynb_merge(room->doc, base, content, S_SERVER_CLIENT, NULL, NULL, &changed, &err);
-    } else {
-        const char *text = json_string_value(content);
-        rc = text ? td_ytextdoc_merge(room->doc, json_string_value(base),
-                                      base ? json_string_length(base) : 0, text,
-                                      json_string_length(content), S_SERVER_CLIENT, NULL, NULL,
-                                      &changed, &err)
-                  : TD_EPROTO;
-    }
+    if (room->kind == R_NOTEBOOK)
+        rc = td_ynb_merge(room->doc, base, f->content, S_SERVER_CLIENT, NULL, NULL, &changed,
+                          &err);
+    else
+        rc = td_ytextdoc_merge(room->doc, json_string_value(base), base ? json_string_length(base) : 0,
+                               json_string_value(f->content), json_string_length(f->content),
+                               S_SERVER_CLIENT, NULL, NULL, &changed, &err);
     json_decref(base);
     if (rc == 0)
-        rc = s_set_base(room, content, hash);
+        rc = s_set_base(room, f);
     TD_LOG(rc ? TD_LOG_WARN : TD_LOG_INFO, "relay.room", "%s: changed on disk: %s%s%s%s",
            room->path, rc ? "not merged: " : changed ? "merged" : "nothing new",
-           rc ? td_strerror(rc) : "", base ? "" : " (two-way)", err.text);
+           rc ? td_strerror(rc) : "", base_text ? "" : " (two-way)", err.text);
     return rc;
 }
 
@@ -392,27 +435,25 @@ static int s_merge(td_room_t *room, const char *base_text, size_t base_len, json
  * three-way against the base). force: look even when the stamp did not move. 0 or TD_E*. */
 static int s_sync_disk(td_room_t *room, int force)
 {
-    json_t *m = NULL;
-    if (s_disk_read(room, 0, &m) != 200) {
-        json_decref(m);
+    char stamp[96], why[160];
+    if (s_file_stamp(room, stamp, sizeof stamp) != 0)
         return TD_ENOENT; /* gone or unreadable: keep the room as it is */
-    }
-    char stamp[96];
-    s_stamp(m, stamp, sizeof stamp);
-    json_decref(m);
     if (!force && strcmp(stamp, room->disk_stamp) == 0)
         return 0;
-    m = NULL;
-    if (s_disk_read(room, 1, &m) != 200) {
-        json_decref(m);
+    snprintf(room->disk_stamp, sizeof room->disk_stamp, "%s", stamp);
+    s_file_t f;
+    if (s_file_read(room, 0, &f, why, sizeof why) != 200)
         return TD_ENOENT;
-    }
-    s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
-    const char *hash = json_string_value(json_object_get(m, "hash"));
     int rc = 0;
-    if (!hash || strcmp(hash, room->base_hash) != 0) /* else touched, not changed */
-        rc = s_merge(room, room->base, room->base_len, json_object_get(m, "content"), hash);
-    json_decref(m);
+    if (strcmp(f.hash, room->base_hash) != 0) { /* else touched, not changed */
+        s_file_fini(&f);
+        if (s_file_read(room, 1, &f, why, sizeof why) != 200) {
+            TD_LOG(TD_LOG_WARN, "relay.room", "%s: changed on disk, not merged: %s", room->path, why);
+            return TD_EPROTO;
+        }
+        rc = s_merge(room, room->base, room->base_len, &f);
+    }
+    s_file_fini(&f);
     return rc;
 }
 
@@ -455,27 +496,26 @@ static const char *s_save(td_room_t *room)
     json_t *model = json_pack("{s:s, s:s, s:O}", "type",
                               room->kind == R_NOTEBOOK ? "notebook" : "file", "format",
                               room->kind == R_NOTEBOOK ? "json" : "text", "content", written);
-    json_t *ans = NULL, *m = NULL;
+    json_t *ans = NULL;
     int status = model ? td_contents_put(room->r->contents, room->path, model, &ans) : 500;
     json_decref(model);
     json_decref(ans);
     json_decref(content);
+    json_decref(written);
     if (status != 200 && status != 201) {
-        json_decref(written);
         TD_LOG(TD_LOG_ERROR, "relay.room", "%s: save failed (%d)", room->path, status);
         return "failed";
     }
-    td_contents_query_t q = {room->kind == R_NOTEBOOK ? "notebook" : "file", NULL, "0", "1"};
-    const char *hash = NULL;
-    if (td_contents_get(room->r->contents, room->path, &q, &m) == 200) {
-        hash = json_string_value(json_object_get(m, "hash"));
-        s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
+    /* What the file now holds (embedded comments and all) becomes the base. */
+    s_file_t f;
+    char why[160];
+    s_file_stamp(room, room->disk_stamp, sizeof room->disk_stamp);
+    if (s_file_read(room, 0, &f, why, sizeof why) == 200) {
+        s_set_base(room, &f);
+        td_ynb_mark_saved(room->doc, room->base_hash);
     }
-    s_set_base(room, written, hash); /* what the file holds, embedded comments and all */
-    td_ynb_mark_saved(room->doc, hash);
+    s_file_fini(&f);
     room->saved_changes = room->changes;
-    json_decref(written);
-    json_decref(m);
     TD_LOG(TD_LOG_INFO, "relay.room", "%s: saved", room->path);
     return "success";
 }
@@ -523,13 +563,13 @@ static int s_replay_one(const void *data, size_t len, void *arg)
 
 /* Seeds a new lineage from the file (deterministic, client 0): the seed is the log's first
  * entry and the file the base (stored now only when small; always when the room unloads). */
-static int s_seed(td_room_t *room, json_t *content, const char *hash, td_error_t *err)
+static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
 {
     td_store_t *st = room->r->store;
     int rc = room->kind == R_NOTEBOOK
-                 ? td_ynb_load(room->doc, content, err)
-                 : td_ytextdoc_load(room->doc, json_string_value(content),
-                                    json_string_length(content), err);
+                 ? td_ynb_load(room->doc, f->content, err)
+                 : td_ytextdoc_load(room->doc, json_string_value(f->content),
+                                    json_string_length(f->content), err);
     if (rc != 0)
         return rc;
     td_lib0_enc_t e;
@@ -539,7 +579,7 @@ static int s_seed(td_room_t *room, json_t *content, const char *hash, td_error_t
         rc = TD_ENOMEM;
     td_store_ydoc_t rec = {.base = NULL};
     snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
-    snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", hash ? hash : "");
+    snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", f->hash);
     if (rc == 0 && (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec) ||
                     td_store_yupdates_replace(st, room->file_id, e.buf, e.len)))
         rc = TD_ESTATE;
@@ -547,7 +587,7 @@ static int s_seed(td_room_t *room, json_t *content, const char *hash, td_error_t
         room->log_n = 1;
         room->log_bytes = e.len;
         room->stored_hash[0] = '\0';
-        rc = s_set_base(room, content, hash);
+        rc = s_set_base(room, f);
         if (rc == 0 && e.len < (1u << 20))
             rc = s_store_base(room);
     }
@@ -559,7 +599,7 @@ static int s_seed(td_room_t *room, json_t *content, const char *hash, td_error_t
  * the relay last wrote or read (it is the base), or another program changed it while the room
  * was not loaded (merged three-way against the stored base when that is current, else two-way).
  * 0, TD_ENOENT (no history: seed), or another TD_E* (the history is unusable). */
-static int s_resume(td_room_t *room, json_t *content, const char *hash, td_error_t *err)
+static int s_resume(td_room_t *room, s_file_t *f, td_error_t *err)
 {
     td_relay_t *r = room->r;
     td_store_ydoc_t rec = {.base = NULL};
@@ -570,14 +610,14 @@ static int s_resume(td_room_t *room, json_t *content, const char *hash, td_error
     snprintf(room->stored_hash, sizeof room->stored_hash, "%s", rec.base_hash);
     rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
     if (rc == 0 && room->log_n == 0)
-        rc = s_seed(room, content, hash, err); /* indexed by a session PUT, never opened */
+        rc = s_seed(room, f, err); /* indexed by a session PUT, never opened */
     else if (rc == 0 && (rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT)) == 0) {
-        if (hash && strcmp(hash, rec.disk_hash) == 0) {
-            rc = s_set_base(room, content, hash);
+        if (strcmp(f->hash, rec.disk_hash) == 0) {
+            rc = s_set_base(room, f);
         } else {
             int current = rec.base_hash[0] && strcmp(rec.base_hash, rec.disk_hash) == 0;
             td_ydoc_observe(room->doc, s_on_txn, room);
-            rc = s_merge(room, current ? rec.base : NULL, rec.base_len, content, hash);
+            rc = s_merge(room, current ? rec.base : NULL, rec.base_len, f);
             td_ydoc_unobserve(room->doc, s_on_txn, room);
         }
     }
@@ -592,19 +632,14 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
 {
     td_relay_t *r = room->r;
     int64_t t0 = td_relay_now(r);
-    json_t *m = NULL;
-    int status = s_disk_read(room, 1, &m);
-    if (status != 200) {
-        snprintf(reason, cap, "%s", json_string_value(json_object_get(m, "message")) ?: "cannot read the file");
-        json_decref(m);
+    s_file_t f;
+    s_file_stamp(room, room->disk_stamp, sizeof room->disk_stamp);
+    int status = s_file_read(room, 1, &f, reason, cap);
+    if (status != 200)
         return status == 404 ? 4404 : status >= 500 ? 4500 : 4400;
-    }
-    json_t *content = json_object_get(m, "content");
-    const char *hash = json_string_value(json_object_get(m, "hash"));
-    s_stamp(m, room->disk_stamp, sizeof room->disk_stamp);
     room->doc = td_ydoc_new(&r->env, 0);
     td_error_t err = {0};
-    int rc = room->doc ? s_resume(room, content, hash, &err) : TD_ENOMEM;
+    int rc = room->doc ? s_resume(room, &f, &err) : TD_ENOMEM;
     if (rc != 0 && rc != TD_ENOENT && rc != TD_ENOMEM) {
         /* The history cannot be read back: start a new lineage so that no client merges its
          * copy of the old one into a reseeded document. */
@@ -618,13 +653,13 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     if (rc == TD_ENOENT) {
         td_stamp_uuid(&r->env, room->epoch);
         err = (td_error_t){0};
-        rc = s_seed(room, content, hash, &err);
+        rc = s_seed(room, &f, &err);
     }
     if (rc == 0)
         rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT);
     if (rc == 0 && td_store_commit(r->store) != 0)
         rc = TD_ESTATE;
-    json_decref(m);
+    s_file_fini(&f);
     if (rc != 0) {
         snprintf(reason, cap, "cannot load: %s %s", td_strerror(rc), err.text);
         return rc == TD_EPROTO ? 4400 : 4500;

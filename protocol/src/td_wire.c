@@ -103,10 +103,9 @@ static json_t *s_parse_object(td_bytes_t b, size_t index, const char *what, td_e
     return v;
 }
 
-int td_wire_decode(const td_bytes_t *frames, size_t nframes, const td_hmac_t *key, td_msg_t **out,
-                   td_error_t *err)
+int td_wire_split(const td_bytes_t *frames, size_t nframes, const td_hmac_t *key,
+                  td_wire_parts_t *out, td_error_t *err)
 {
-    *out = NULL;
     size_t d = 0;
     while (d < nframes && d <= TD_WIRE_MAX_IDS &&
            !(frames[d].len == DELIM_LEN && memcmp(frames[d].data, TD_WIRE_DELIM, DELIM_LEN) == 0))
@@ -124,10 +123,22 @@ int td_wire_decode(const td_bytes_t *frames, size_t nframes, const td_hmac_t *ke
         s_peek_id(json_frames[0], id, sizeof id);
         return td_error_set(err, TD_EBADSIG, d + 1, "bad or missing signature (msg_id %s)", id);
     }
+    *out = (td_wire_parts_t){d, json_frames, frames + d + 6, nframes - d - 6};
+    return 0;
+}
+
+int td_wire_decode(const td_bytes_t *frames, size_t nframes, const td_hmac_t *key, td_msg_t **out,
+                   td_error_t *err)
+{
+    *out = NULL;
+    td_wire_parts_t w;
+    int rc = td_wire_split(frames, nframes, key, &w, err);
+    if (rc != 0)
+        return rc;
     static const char *what[4] = {"header", "parent_header", "metadata", "content"};
     json_t *parts[4] = {NULL, NULL, NULL, NULL};
     for (int i = 0; i < 4; i++) {
-        parts[i] = s_parse_object(json_frames[i], d + 2 + (size_t)i, what[i], err);
+        parts[i] = s_parse_object(w.json[i], w.nids + 2 + (size_t)i, what[i], err);
         if (parts[i] == NULL) {
             for (int j = 0; j < i; j++)
                 json_decref(parts[j]);
@@ -137,16 +148,16 @@ int td_wire_decode(const td_bytes_t *frames, size_t nframes, const td_hmac_t *ke
     if (!json_is_string(json_object_get(parts[0], "msg_type")) ||
         !json_is_string(json_object_get(parts[0], "msg_id"))) {
         char id[80];
-        s_peek_id(json_frames[0], id, sizeof id);
+        s_peek_id(w.json[0], id, sizeof id);
         for (int j = 0; j < 4; j++)
             json_decref(parts[j]);
-        return td_error_set(err, TD_EPROTO, d + 2, "header lacks msg_type or msg_id (msg_id %s)",
-                            id);
+        return td_error_set(err, TD_EPROTO, w.nids + 2,
+                            "header lacks msg_type or msg_id (msg_id %s)", id);
     }
     td_msg_t *msg = td_msg_new_parts(parts[0], parts[1], parts[2], parts[3]);
-    int rc = msg ? td_msg_set_identities(msg, frames, d) : TD_ENOMEM;
-    for (size_t i = d + 6; rc == 0 && i < nframes; i++)
-        rc = td_msg_add_buffer(msg, frames[i]);
+    rc = msg ? td_msg_set_identities(msg, frames, w.nids) : TD_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < w.nbuf; i++)
+        rc = td_msg_add_buffer(msg, w.buf[i]);
     if (rc != 0) {
         td_msg_destroy(&msg);
         return td_error_set(err, rc, 0, "out of memory");

@@ -6,6 +6,7 @@
 // - Websocket Origin: none is fine (Node), same host is fine, a foreign one is 403 unless allowed.
 // - Culling (--cull-idle-timeout / --cull-interval): an idle kernel without connections goes away
 //   with its session; a connected one stays (cull_connected off).
+import http from 'node:http';
 import WebSocket from 'ws';
 import { startRelay, check, skipUnlessReady, watchdog } from './relay.mjs';
 import { KClient, until, sleep } from './kws.mjs';
@@ -71,6 +72,21 @@ check(await wsStatus({}) === 101, 'ws without Origin accepted');
 check(await wsStatus({ Origin: `http://${host}` }) === 101, 'ws with same-host Origin accepted');
 check(await wsStatus({ Origin: 'https://ui.example' }) === 101, 'ws with allowed Origin accepted');
 check(await wsStatus({ Origin: 'https://evil.example' }) === 403, 'ws with foreign Origin -> 403');
+
+// ---- Host (the relay listens on 127.0.0.1: only loopback Host names, against DNS rebinding) ---
+async function hostStatus(hostHeader) {
+  const u = new URL(relay.base);
+  return new Promise((res) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: '/api/status', headers: { Host: hostHeader, Authorization: `token ${relay.token}` } },
+      (resp) => { resp.resume(); res(resp.statusCode); });
+    req.on('error', () => res(-1));
+    req.end();
+  });
+}
+check(await hostStatus(`localhost:${new URL(relay.base).port}`) === 200, 'Host localhost accepted');
+check(await hostStatus(host) === 200, 'Host 127.0.0.1 accepted');
+check(await hostStatus('rebind.evil.example') === 403, 'Host of a foreign name -> 403 (DNS rebinding)');
+check(await wsStatus({ Host: 'rebind.evil.example' }) === 403, 'ws with a foreign Host -> 403');
 
 // ---- culling ------------------------------------------------------------------------------
 const idle = (await relay.api('POST', '/api/sessions', { path: 'idle.ipynb', type: 'notebook', kernel: { name: 'tandem-lua' } })).json;

@@ -13,9 +13,9 @@ export function usersFile(users, dir = mkdtempSync(join(tmpdir(), 'tandem-users-
   return file;
 }
 
-// REST as a user: as(relay, token)(method, path, body) -> {status, json, text}.
-export const as = (relay, token) => (method, path, body, headers = {}) =>
-  relay.api(method, path, body, { Authorization: `token ${token}`, ...headers });
+// REST as a user: as(relay, token)(method, path, body, headers?, timeout?) -> {status, json, text}.
+export const as = (relay, token) => (method, path, body, headers = {}, timeout) =>
+  relay.api(method, path, body, { Authorization: `token ${token}`, ...headers }, timeout);
 
 // The comment event stream of one notebook, as one user.
 export class EventStream {

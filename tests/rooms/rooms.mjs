@@ -82,7 +82,18 @@ export async function main(fn) {
 
 // Starts a relay. {root} reuses a root (restart on the same store); otherwise a fresh scratch root
 // that stop() removes. kill9() SIGKILLs and waits for the exit; stop() SIGTERMs and waits.
-export async function startRelay({ token = 'tok-' + Math.random().toString(36).slice(2), args = [], env = {}, root = null } = {}) {
+export async function startRelay(opts = {}) {
+  // A binary being relinked by a concurrent build cannot be spawned for a moment (EACCES,
+  // ETXTBSY): retry for a few seconds rather than fail a 100-restart test on it.
+  for (let i = 0; ; i++) {
+    try { return await startRelayOnce(opts); } catch (e) {
+      if (i >= 25 || !/EACCES|ETXTBSY|ENOENT/.test(e.message)) throw e;
+      await sleep(200);
+    }
+  }
+}
+
+async function startRelayOnce({ token = 'tok-' + Math.random().toString(36).slice(2), args = [], env = {}, root = null } = {}) {
   const ownsRoot = !root;
   root ||= mkdtempSync(join(tmpdir(), 'tandem-rooms-'));
   const proc = spawn(RELAY, ['--root', root, '--port', '0', '--token', token, ...args], {
@@ -95,17 +106,23 @@ export async function startRelay({ token = 'tok-' + Math.random().toString(36).s
     if (process.env.TD_VERBOSE) process.stderr.write(d);
   });
   const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
-  const base = await new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('relay did not start within 20 s: ' + stderr)); }, 20000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/[^/\s]+\//);
-      if (m) { clearTimeout(t); resolve(m[0]); }
+  let base;
+  try {
+    base = await new Promise((resolve, reject) => {
+      let out = '';
+      const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('relay did not start within 20 s: ' + stderr)); }, 20000);
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/http:\/\/[^/\s]+\//);
+        if (m) { clearTimeout(t); resolve(m[0]); }
+      });
+      proc.on('exit', (c, s) => { clearTimeout(t); reject(new Error(`relay exited ${c ?? s} at start: ` + stderr)); });
+      proc.on('error', (e) => { clearTimeout(t); reject(new Error(`cannot start ${RELAY}: ${e.message}`)); });
     });
-    proc.on('exit', (c, s) => { clearTimeout(t); reject(new Error(`relay exited ${c ?? s} at start: ` + stderr)); });
-    proc.on('error', (e) => { clearTimeout(t); reject(new Error(`cannot start ${RELAY}: ${e.message}`)); });
-  });
+  } catch (e) {
+    if (ownsRoot) rmSync(root, { recursive: true, force: true });
+    throw e;
+  }
   proc.stdout.resume();
   let dead = null;
   exited.then((r) => { dead = r; });

@@ -280,6 +280,26 @@ void test_td_lib0(void)
     TD_ASSERT(td_lib0_utf8_valid(t, 7));
     TD_ASSERT(!td_lib0_utf8_valid(t, 6));
     TD_ASSERT(!td_lib0_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    TD_ASSERT(!td_lib0_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* a surrogate */
+    TD_ASSERT(!td_lib0_utf8_valid((const uint8_t *)"\xe0\x9f\xbf", 3));     /* overlong U+07FF */
+    TD_ASSERT(!td_lib0_utf8_valid((const uint8_t *)"\xc1\xbf", 2));         /* overlong U+007F */
+    /* Sequence lengths: one per kind of lead byte, then every way a sequence can be bad. */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t, 7), 1);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t + 1, 6), 4);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t + 5, 2), 2);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xe2\x82\xac", 3), 3);     /* U+20AC */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xf4\x8f\xbf\xbf", 4), 4); /* U+10FFFF */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xed\x9f\xbf", 3), 3);     /* U+D7FF */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t, 0), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t + 1, 3), 0); /* truncated */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len(t + 2, 5), 0); /* continuation byte first */
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xed\xa0\x80", 3), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xe0\x9f\xbf", 3), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xf0\x8f\xbf\xbf", 4), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xf4\x90\x80\x80", 4), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xe2\x82\x41", 3), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xf5\x80\x80\x80", 4), 0);
+    TD_ASSERT_EQ(td_lib0_utf8_seq_len((const uint8_t *)"\xc0\x80", 2), 0);
     TD_ASSERT_EQ(td_lib0_utf16_len(t, 7), 4);
     TD_ASSERT_EQ(td_lib0_utf8_offset(t, 7, 0, &split), 0);
     TD_ASSERT_EQ(td_lib0_utf8_offset(t, 7, 1, &split), 1);

@@ -1,6 +1,6 @@
-/* test_td_wire.c: frame round trips (identities, buffers), and every way a frame set can be bad:
- * no delimiter, too few frames, wrong or missing signature (nothing parsed), malformed JSON, JSON
- * that is not an object, a header without msg_type. */
+/* test_td_wire.c: frame round trips (identities, buffers), the zero-copy split, and every way a
+ * frame set can be bad: no delimiter, too few frames, wrong or missing signature (nothing parsed),
+ * malformed JSON, JSON that is not an object, a header without msg_type. */
 #include "td/td.h"
 #include "test.h"
 
@@ -64,6 +64,23 @@ void test_td_wire(void)
     TD_ASSERT_MEM_EQ(got[1].data, "\x00\x01", 2);
     TD_ASSERT_EQ(td_msg_buffers(back, &got), 1);
     TD_ASSERT_MEM_EQ(got[0].data, "binary\xff", 7);
+
+    /* td_wire_split: the same checks, and views into the caller's frames instead of a message. */
+    td_bytes_t views[16];
+    for (size_t i = 0; i < f.n; i++)
+        views[i] = (td_bytes_t){f.data[i], f.len[i]};
+    td_wire_parts_t w;
+    TD_ASSERT_OK(td_wire_split(views, f.n, key, &w, NULL));
+    TD_ASSERT_EQ(w.nids, 2);
+    TD_ASSERT(w.json == views + 4); /* zero-copy */
+    TD_ASSERT(w.buf == views + 8);
+    TD_ASSERT_EQ(w.nbuf, 1);
+    TD_ASSERT_MEM_EQ(w.json[3].data, f.data[7], f.len[7]);
+    views[7] = s_b("{}"); /* the content no longer matches the signature */
+    memset(&err, 0, sizeof err);
+    TD_ASSERT_EQ(td_wire_split(views, f.n, key, &w, &err), TD_EBADSIG);
+    TD_ASSERT_EQ(err.offset, 3);
+    TD_ASSERT_EQ(td_wire_split(views + 3, f.n - 3, key, &w, NULL), TD_EPROTO); /* no delimiter */
 
     /* A reply references the request's header and routes back to its identities. */
     td_msg_t *reply = td_msg_new(&s_env, "sess", "kernel", "execute_reply", back);

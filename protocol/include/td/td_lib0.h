@@ -138,6 +138,8 @@ TD_EXPORT int td_lib0_dec_any_canon(td_lib0_dec_t *d, td_lib0_enc_t *e);
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 TD_EXPORT bool td_lib0_utf8_valid(const uint8_t *s, size_t n);
+/* Length (1-4) of the well-formed UTF-8 sequence that starts s[0..n), or 0 when there is none. */
+TD_EXPORT size_t td_lib0_utf8_seq_len(const uint8_t *s, size_t n);
 /* UTF-16 code units in valid UTF-8 s (4-byte sequences count 2). */
 TD_EXPORT size_t td_lib0_utf16_len(const uint8_t *s, size_t n);
 /* Byte offset in valid UTF-8 s of the UTF-16 position units (clamped to n). When units falls

@@ -26,6 +26,20 @@ TD_EXPORT int td_wire_encode(const td_msg_t *msg, const td_hmac_t *key, td_frame
 /* Frees the frames still owned by f and zeroes it; NULL-safe. */
 TD_EXPORT void td_frames_fini(td_frames_t *f);
 
+/* A received message split at the delimiter: views into the caller's frames, valid while they
+ * live (nothing is copied or parsed). */
+typedef struct td_wire_parts {
+    size_t nids;            /* frames[0..nids) are routing identities */
+    const td_bytes_t *json; /* header, parent_header, metadata, content: 4 views, HMAC-verified */
+    const td_bytes_t *buf;  /* binary buffers */
+    size_t nbuf;
+} td_wire_parts_t;
+
+/* Finds the delimiter, checks the frame counts and verifies the signature over the four JSON
+ * frames, then fills *out. Returns 0, TD_EPROTO (framing) or TD_EBADSIG; err as td_wire_decode. */
+TD_EXPORT int td_wire_split(const td_bytes_t *frames, size_t nframes, const td_hmac_t *key,
+                            td_wire_parts_t *out, td_error_t *err);
+
 /* Decodes frames into a new message (caller owns *out). Returns 0, TD_EBADSIG (signature missing
  * or wrong: nothing was parsed to act on) or TD_EPROTO (bad framing, JSON or header). On error err
  * holds the frame index in offset and a message naming the msg_id when one could be read. */
