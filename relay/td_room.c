@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "td/td_json.h"
 #include "td/td_sha.h"
 #include "td/td_stamp.h"
 #include "td/td_yrelpos.h"
@@ -342,8 +343,8 @@ static int s_file_read(td_room_t *room, int parse, s_file_t *f, char *why, size_
     if (!parse)
         return 200;
     if (room->kind == R_NOTEBOOK) {
-        json_error_t je;
-        f->content = json_loadb(f->raw, f->len, 0, &je);
+        td_error_t je = {0};
+        td_json_parse_flags(f->raw, f->len, JSON_ALLOW_NUL, &f->content, &je);
         if (!json_is_object(f->content)) {
             snprintf(why, cap, "not a notebook: %.80s", f->content ? "not an object" : je.text);
             s_file_fini(f);
@@ -405,12 +406,20 @@ static int s_store_base(td_room_t *room)
     return rc;
 }
 
+/* A notebook's JSON, or NULL. */
+static json_t *s_parse(const char *p, size_t n)
+{
+    json_t *v = NULL;
+    td_json_parse_flags(p, n, JSON_ALLOW_NUL, &v, NULL);
+    return v;
+}
+
 /* Merges the file f into the document against base (the file's earlier bytes; NULL: two-way, the
  * file wins where it differs), then makes f the base. 0 or TD_E*. */
 static int s_merge(td_room_t *room, const char *base_text, size_t base_len, s_file_t *f)
 {
     json_t *base = !base_text ? NULL
-                   : room->kind == R_NOTEBOOK ? json_loadb(base_text, base_len, 0, NULL)
+                   : room->kind == R_NOTEBOOK ? s_parse(base_text, base_len)
                                               : json_stringn(base_text, base_len);
     bool changed = false;
     td_error_t err = {0};
