@@ -285,8 +285,8 @@ static char *s_text(char **words, int n)
         if (!buf)
             return NULL;
         buf[len] = 0;
-        while (len > 0 && buf[len - 1] == '\n')
-            buf[--len] = 0; /* the shell's final newline is not part of the comment */
+        if (len > 0 && buf[len - 1] == '\n')
+            buf[--len] = 0; /* the shell's final newline (one) is not part of the comment */
         return buf;
     }
     size_t len = 0;

@@ -64,6 +64,9 @@ int td_httpc_url_parse(const char *url, td_httpc_url_t *out, td_error_t *err)
         return td_error_set(err, TD_EINVAL, 7, "the URL has no host, or one that is too long");
     if (memchr(a, '@', alen))
         return td_error_set(err, TD_EINVAL, 7, "user:password@ in the URL is not supported");
+    for (size_t i = 0; i < alen; i++) /* it is the Host header; inet_aton stops at a space */
+        if ((unsigned char)a[i] <= ' ' || a[i] == 0x7f)
+            return td_error_set(err, TD_EINVAL, 7 + i, "the URL's host has spaces or controls");
     memcpy(out->authority, a, alen);
 
     /* host, or [v6], then an optional :port. */
@@ -111,6 +114,10 @@ int td_httpc_url_parse(const char *url, td_httpc_url_t *out, td_error_t *err)
     if (strcspn(path, "?# \t\r\n") != plen)
         return td_error_set(err, TD_EINVAL, (size_t)(end - url),
                             "the URL's path has a query, a fragment or whitespace");
+    for (size_t i = 0; i < plen; i++) /* it goes into the request line verbatim */
+        if ((unsigned char)path[i] < ' ' || path[i] == 0x7f)
+            return td_error_set(err, TD_EINVAL, (size_t)(end - url) + i,
+                                "the URL's path has control characters");
     int n = snprintf(out->base, sizeof out->base, "%s%s", path, path[plen - 1] == '/' ? "" : "/");
     if (n < 0 || (size_t)n >= sizeof out->base)
         return td_error_set(err, TD_EINVAL, 0, "the URL's path is too long");
@@ -120,6 +127,8 @@ int td_httpc_url_parse(const char *url, td_httpc_url_t *out, td_error_t *err)
 int td_httpc_escape(char *out, size_t cap, size_t len, const char *s, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (len >= cap)
+        return -1; /* no room even for the terminating NUL */
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~' ||

@@ -522,11 +522,15 @@ static int64_t s_now_us(const td_acl_t *self)
 /* "2025-01-01T12:00:00.123Z": sorts as text in time order, which the since filter relies on. */
 static void s_iso(int64_t us, char out[32])
 {
-    time_t s = (time_t)(us / 1000000);
+    int64_t ms = us / 1000, frac = ms % 1000; /* floored: a time before 1970 keeps its second */
+    if (frac < 0)
+        frac += 1000;
+    time_t s = (time_t)((ms - frac) / 1000);
     struct tm tm;
-    gmtime_r(&s, &tm);
+    if (!gmtime_r(&s, &tm)) /* out of range: never format an uninitialised struct */
+        memset(&tm, 0, sizeof tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)((us / 1000) % 1000));
+    snprintf(out + n, 32 - n, ".%03dZ", (int)frac);
 }
 
 int td_acl_audit(td_acl_t *self, const char *username, const char *action, const char *path,

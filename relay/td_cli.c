@@ -479,15 +479,18 @@ static int s_users(td_store_t *store, const s_args_t *a)
 
 /* ---- grants and audit ------------------------------------------------------------------------ */
 
-/* The path as the grants table keeps it: no leading or trailing '/' ("/" is the root, ""). */
-static void s_strip(const char *path, char *out, size_t cap)
+/* The path as the grants table keeps it: no leading or trailing '/' ("/" is the root, ""). 0, or
+ * -1 when it does not fit (a cut path could name a parent folder and grant far more). */
+static int s_strip(const char *path, char *out, size_t cap)
 {
     while (*path == '/')
         path++;
-    snprintf(out, cap, "%s", path);
+    if (snprintf(out, cap, "%s", path) >= (int)cap)
+        return -1;
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '/')
         out[--n] = '\0';
+    return 0;
 }
 
 static int s_grant(td_acl_t *acl, const s_args_t *a)
@@ -499,7 +502,8 @@ static int s_grant(td_acl_t *acl, const s_args_t *a)
         return 1;
     const char *username = a->pos[1];
     char path[4096];
-    s_strip(a->pos[0], path, sizeof path);
+    if (s_strip(a->pos[0], path, sizeof path) != 0)
+        return s_fail("path too long", NULL, NULL);
     td_role_t role = td_role_parse(a->pos[2]);
     if (role == TD_ROLE_NONE)
         return s_fail("unknown role %s (owner, editor, commenter or viewer)", a->pos[2], NULL);
@@ -528,7 +532,8 @@ static int s_revoke(td_acl_t *acl, const s_args_t *a)
         return 1;
     const char *username = a->pos[1];
     char path[4096];
-    s_strip(a->pos[0], path, sizeof path);
+    if (s_strip(a->pos[0], path, sizeof path) != 0)
+        return s_fail("path too long", NULL, NULL);
     int rc = td_acl_revoke(acl, path, username);
     if (rc == TD_ENOENT)
         return s_fail("%s has no grant on exactly %s", username, *path ? path : "/");
@@ -555,7 +560,8 @@ static int s_grants(td_acl_t *acl, const s_args_t *a)
         json_t *g;
         json_array_foreach(rows, i, g)
         {
-            if (strcmp(json_string_value(json_object_get(g, "path")), "") == 0)
+            const char *p = json_string_value(json_object_get(g, "path"));
+            if (p && *p == '\0') /* NULL: a path that is not UTF-8 */
                 json_object_set_new(g, "path", json_string("/"));
         }
     }

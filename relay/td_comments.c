@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "td/td_error.h"
+#include "td/td_lib0.h"
 #include "td/td_stamp.h"
 #include "td_comments.h"
 #include "td_route.h"
@@ -240,27 +241,14 @@ static void s_now(td_comments_t *self, char out[TD_DATE_LEN + 1])
     td_stamp_date(self->env.now_us(self->env.arg), out);
 }
 
-/* Valid UTF-8 without control bytes, 1..max bytes long. */
+/* Valid UTF-8 (no overlongs or surrogates) without control bytes, 1..max bytes long. */
 static int s_text_ok(const char *s, size_t n, size_t max)
 {
-    if (n == 0 || n > max)
+    if (n == 0 || n > max || !td_lib0_utf8_valid((const uint8_t *)s, n))
         return 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || i + len > n || (len == 1 && (c < 0x20 || c == 0x7f)))
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return 0;
-        if (len == 2 && c < 0xc2)
-            return 0;
-        for (size_t k = 1; k < len; k++)
-            if (((unsigned char)s[i + k] & 0xc0) != 0x80)
-                return 0;
-        i += len;
-    }
     return 1;
 }
 
@@ -1627,17 +1615,22 @@ static int s_inbox(td_comments_t *self, const char *username, const char *const 
             break;
         }
         last = sqlite3_column_int64(st, 0);
+        /* The excerpt is the comment's current text: once the user cannot see the notebook any
+         * more, neither it nor the path is shown (edits made after the access ended would leak). */
+        char seen[S_PATH_MAX];
+        int hidden = self->role_fn && self->role_fn(self->hook_arg, username, s_col(st, 4), seen,
+                                                    sizeof seen) <= TD_ROLE_NONE;
         json_t *n = json_object();
         json_object_set_new(n, "id", json_integer(last));
         json_object_set_new(n, "kind", s_jstr(s_col(st, 1)));
         json_object_set_new(n, "thread_id", s_jstr(s_col(st, 2)));
         json_object_set_new(n, "comment_id", s_jstr(s_col(st, 3)));
         json_object_set_new(n, "fileId", s_jstr(s_col(st, 4)));
-        json_object_set_new(n, "path", s_jcol(st, 5));
+        json_object_set_new(n, "path", hidden ? json_null() : s_jcol(st, 5));
         json_object_set_new(n, "actor", s_jstr(s_col(st, 6)));
         json_object_set_new(n, "created", s_jstr(s_col(st, 7)));
         json_object_set_new(n, "read", json_boolean(sqlite3_column_int(st, 8)));
-        json_object_set_new(n, "excerpt", s_excerpt(s_col(st, 9)));
+        json_object_set_new(n, "excerpt", hidden ? json_null() : s_excerpt(s_col(st, 9)));
         json_array_append_new(list, n);
     }
     s_done(st);
@@ -1684,10 +1677,12 @@ static int s_mark_read(td_comments_t *self, const char *username, const char *bo
         }
         json_array_foreach(all ? NULL : ids, i, v)
         {
+            if (!ok)
+                break; /* never leave bindings on a statement that is not run */
             sqlite3_stmt *st = self->q[Q_NOTE_READ];
             s_bind(st, 1, username);
             sqlite3_bind_int64(st, 2, json_integer_value(v));
-            ok = ok && s_run(st) == 0;
+            ok = s_run(st) == 0;
         }
         if (s_end(self, ok) != 0)
             rc = s_internal(out);
@@ -1792,11 +1787,13 @@ int td_comments_sync_cells(td_comments_t *self, const char *file_id, const char 
         int ok = s_begin(self) == 0;
         json_array_foreach(flips, i, f)
         {
+            if (!ok)
+                break; /* never leave `now` (this frame) bound to a statement that is not run */
             sqlite3_stmt *up = self->q[Q_THREAD_ORPHAN];
             sqlite3_bind_int64(up, 1, json_integer_value(json_array_get(f, 0)));
             sqlite3_bind_int(up, 2, json_is_true(json_array_get(f, 1)));
             s_bind(up, 3, now);
-            ok = ok && s_run(up) == 0;
+            ok = s_run(up) == 0;
         }
         if (s_end(self, ok) != 0) {
             json_decref(flips);

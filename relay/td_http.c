@@ -10,6 +10,7 @@
  * to the client wait in a bounded per-socket queue drained one per SERVER_WRITEABLE. A peer that
  * sends garbage or falls too far behind is closed with a code and a reason; nobody else notices.
  * Never logged: tokens, message content. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -245,7 +246,9 @@ static int s_host_ok(const td_relay_t *r, struct lws *wsi)
         end[1] = '\0';
     else if (end && host[0] != '[' && strchr(host, ':') == end)
         *end = '\0'; /* drop ":port" (one colon: not a bare IPv6 address) */
-    return !host[0] || strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+    struct in_addr v4;
+    return !host[0] || strcasecmp(host, "localhost") == 0 ||
+           (inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
            strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
 }
 
@@ -1010,11 +1013,17 @@ static void s_h_comments(td_pss_t *pss)
     int nd = 0;
     td_role_t role = TD_ROLE_NONE;
     if (path) {
+        /* The role first: whether a file exists is not told to someone who may not see it. */
+        if (td_contents_path_norm(path, norm, sizeof norm) == 0 &&
+            (role = td_acl_role(r->acl, pss->user->username, norm, &nd)) == TD_ROLE_NONE) {
+            json_decref(body);
+            s_respond_error(pss, 404, "Not Found", NULL);
+            return;
+        }
         if (s_file_for(pss, path, norm, fid) != 0) {
             json_decref(body);
             return;
         }
-        role = td_acl_role(r->acl, pss->user->username, norm, &nd);
     }
     json_decref(body);
     td_comments_req_t req = {s_method_name(pss->method), pss->route.cpath, frags, nq, pss->body,

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "td/td_json.h"
 #include "td/td_sha.h"
 #include "td/td_stamp.h"
@@ -47,6 +49,7 @@
 #define S_COMPACT_BYTES (8u << 20)  /* or this many logged bytes */
 #define S_TICK_MS 1000              /* awareness timeouts and disk polling */
 #define S_MAX_AWARENESS 10000       /* entries in one awareness message */
+#define S_MAX_PEER_CLIENTS 64       /* awareness clients one connection may control (a browser: 1) */
 
 enum { R_AWARENESS, R_NOTEBOOK, R_FILE };
 
@@ -193,8 +196,20 @@ static int s_compact(td_room_t *room)
     int rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
     if (rc == 0 && e.err)
         rc = TD_ENOMEM;
-    if (rc == 0 && (rc = td_store_begin(room->r->store)) == 0)
-        rc = td_store_yupdates_replace(room->r->store, room->file_id, e.buf, e.len);
+    if (rc == 0 && (rc = td_store_begin(room->r->store)) == 0) {
+        /* The replace is a DELETE then an INSERT inside the group transaction: if the INSERT
+         * fails alone, the DELETE must not be committed with the next turn (the log would be
+         * gone), so it runs in a savepoint that is rolled back on failure. */
+        sqlite3 *db = td_store_db(room->r->store);
+        if (sqlite3_exec(db, "SAVEPOINT td_compact", NULL, NULL, NULL) != SQLITE_OK) {
+            rc = TD_ESTATE;
+        } else {
+            rc = td_store_yupdates_replace(room->r->store, room->file_id, e.buf, e.len);
+            if (rc != 0)
+                sqlite3_exec(db, "ROLLBACK TO td_compact", NULL, NULL, NULL);
+            sqlite3_exec(db, "RELEASE td_compact", NULL, NULL, NULL);
+        }
+    }
     if (rc == 0) {
         TD_LOG(TD_LOG_DEBUG, "relay.room", "%s: compacted %zu updates (%zu bytes) into %zu bytes",
                room->path, room->log_n, room->log_bytes, e.len);
@@ -273,11 +288,16 @@ static void s_on_commit(uv_check_t *h)
     int rc = td_store_commit(r->store); /* a no-op unless this turn wrote something */
     if (rc != 0)
         TD_LOG(TD_LOG_ERROR, "relay.room", "store commit failed: updates are not durable");
+    /* A failed write can roll back the whole group transaction (SQLite does on I/O errors, disk
+     * full, busy), so the commit above may have lost other rooms' updates of this turn too. */
+    int failed = rc != 0;
+    for (td_room_t *f = r->flushing; f && !failed; f = f->flush_next)
+        failed = f->store_failed;
     td_room_t *room;
     while ((room = r->flushing) != NULL) {
         r->flushing = room->flush_next;
         room->flushing = 0;
-        if (rc != 0 || room->store_failed) {
+        if (failed) {
             /* Not durable, so not acknowledged: drop the peers (they resend on reconnect) and
              * the room (closing it tries a snapshot of everything; the next open replays the
              * log, so the relay never reuses its own item ids over an unlogged write). */
@@ -628,6 +648,8 @@ static int s_resume(td_room_t *room, s_file_t *f, td_error_t *err)
             td_ydoc_observe(room->doc, s_on_txn, room);
             rc = s_merge(room, current ? rec.base : NULL, rec.base_len, f);
             td_ydoc_unobserve(room->doc, s_on_txn, room);
+            if (rc == TD_EPROTO)
+                rc = 0; /* the file is not mergeable (as when polled): the history stays */
         }
     }
     free(rec.base);
@@ -649,9 +671,10 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     room->doc = td_ydoc_new(&r->env, 0);
     td_error_t err = {0};
     int rc = room->doc ? s_resume(room, &f, &err) : TD_ENOMEM;
-    if (rc != 0 && rc != TD_ENOENT && rc != TD_ENOMEM) {
+    if (rc == TD_EPROTO) {
         /* The history cannot be read back: start a new lineage so that no client merges its
-         * copy of the old one into a reseeded document. */
+         * copy of the old one into a reseeded document. (A store error is not that: reseeding
+         * would replace a log that is fine.) */
         TD_LOG(TD_LOG_ERROR, "relay.room", "%s: history unusable (%s %s); new lineage",
                room->path, td_strerror(rc), err.text);
         td_ydoc_destroy(&room->doc);
@@ -670,6 +693,9 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
         rc = TD_ESTATE;
     s_file_fini(&f);
     if (rc != 0) {
+        /* The document may hold part of the log only (a store read error or OOM mid-replay):
+         * closing the room must not compact it over the whole log. */
+        td_ydoc_destroy(&room->doc);
         snprintf(reason, cap, "cannot load: %s %s", td_strerror(rc), err.text);
         return rc == TD_EPROTO ? 4400 : 4500;
     }
@@ -932,6 +958,21 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
         }
         td_acl_audit(r->acl, user->username, "open", fpath, td_role_name(role));
     }
+    if (kind != R_AWARENESS && !room) {
+        /* Both formats of one file would share its log (keyed by file id) and its file: a text
+         * room would replay a notebook's history as an empty text and save that over the
+         * notebook. A file opens in the format the Contents API gives it, in one room. */
+        size_t n = strlen(path);
+        int nb = n >= 6 && strcmp(path + n - 6, ".ipynb") == 0;
+        int other = 0;
+        for (td_room_t *o = r->rooms; o; o = o->next)
+            other |= o->kind != R_AWARENESS && strcmp(o->file_id, id) == 0;
+        if (other || nb != (kind == R_NOTEBOOK)) {
+            *code = 4400;
+            snprintf(reason, cap, "tandem-relay: this file does not open in this format");
+            return NULL;
+        }
+    }
     char epoch[64] = "";
     if (kind != R_AWARENESS && !room && td_store_ydoc_epoch(r->store, id, epoch, sizeof epoch) != 0)
         epoch[0] = '\0';
@@ -1042,6 +1083,20 @@ static int s_awareness(td_peer_t *p, td_bytes_t body, char *reason, size_t cap)
     if (!ent || td_yawareness_decode(body.data, body.len, ent, n, &n, &err) < 0) {
         free(ent);
         snprintf(reason, cap, "tandem-relay: malformed awareness update");
+        return -1;
+    }
+    /* Client ids this connection would control: bounded, since each is tracked in a list that
+     * every later entry scans. */
+    size_t fresh = 0;
+    for (size_t i = 0; i < n && p->naw + fresh <= S_MAX_PEER_CLIENTS; i++) {
+        int known = 0;
+        for (size_t j = 0; j < p->naw && !known; j++)
+            known = p->aw[j] == ent[i].client;
+        fresh += !known && !ent[i].is_null;
+    }
+    if (p->naw + fresh > S_MAX_PEER_CLIENTS) {
+        free(ent);
+        snprintf(reason, cap, "tandem-relay: too many awareness clients on one connection");
         return -1;
     }
     json_t *ident = td_auth_identity(p->user);
@@ -1248,14 +1303,27 @@ void td_peer_leave(td_peer_t **p_p)
         if (o->except == p)
             o->except = NULL; /* its sender is gone: every peer left gets it */
     }
-    /* Its awareness states go (clock + 1, null) and everyone is told. */
-    if (p->naw) {
+    /* Its awareness states go (clock + 1, null) and everyone is told. A client id another
+     * connection also sent (the same browser reconnected before this socket was seen to close)
+     * stays; only the states actually removed are encoded (a tracked id may have timed out and
+     * been forgotten, and encoding an unknown id fails the whole message). */
+    size_t naw = 0;
+    for (size_t i = 0; i < p->naw; i++) {
+        int shared = 0;
+        for (const td_peer_t *q = room->peers; q && !shared; q = q->next)
+            for (size_t j = 0; j < q->naw && !shared; j++)
+                shared = q->aw[j] == p->aw[i];
+        if (!shared)
+            p->aw[naw++] = p->aw[i];
+    }
+    if (naw) {
         td_yawareness_changes_t ch;
         td_lib0_enc_t a, e;
         td_lib0_enc_init(&a);
         td_lib0_enc_init(&e);
-        if (td_yawareness_remove(room->aw, p->aw, p->naw, s_now_ms(room->r), &ch) == 0 &&
-            td_yawareness_encode(room->aw, p->aw, p->naw, &a) == 0 && !a.err) {
+        if (td_yawareness_remove(room->aw, p->aw, naw, s_now_ms(room->r), &ch) == 0 &&
+            ch.nremoved && td_yawareness_encode(room->aw, ch.removed, ch.nremoved, &a) == 0 &&
+            !a.err) {
             td_ysync_ws_encode_awareness(&e, a.buf, a.len);
             td_obuf_t *b = s_frame(&e);
             s_broadcast_now(room, b, NULL);
@@ -1353,7 +1421,7 @@ int td_rooms_execute(td_relay_t *r, td_kernel_t *k, const td_user_t *user, const
     const char *cell_id = json_string_value(json_object_get(body, "cell_id"));
     const char *doc_id = json_string_value(json_object_get(body, "document_id"));
     *out = NULL;
-    if (!cell_id || !doc_id) {
+    if (!cell_id || !doc_id || strlen(cell_id) >= sizeof ((s_exec_t *)0)->cell_id) {
         *out = json_pack("{s:s, s:n}", "message", "Expected {cell_id, document_id}", "reason");
         return 400;
     }

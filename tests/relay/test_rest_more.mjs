@@ -86,6 +86,7 @@ async function hostStatus(hostHeader) {
 check(await hostStatus(`localhost:${new URL(relay.base).port}`) === 200, 'Host localhost accepted');
 check(await hostStatus(host) === 200, 'Host 127.0.0.1 accepted');
 check(await hostStatus('rebind.evil.example') === 403, 'Host of a foreign name -> 403 (DNS rebinding)');
+check(await hostStatus('127.evil.example') === 403, 'Host of a name that only starts like a loopback address -> 403');
 check(await wsStatus({ Host: 'rebind.evil.example' }) === 403, 'ws with a foreign Host -> 403');
 
 // ---- culling ------------------------------------------------------------------------------

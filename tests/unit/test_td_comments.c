@@ -675,6 +675,20 @@ static void s_notifications(td_comments_t *c)
     in = s_inbox(c, "carol", q3, 1);
     TD_ASSERT_EQ(json_array_size(json_object_get(in, "notifications")), 2);
     json_decref(in);
+    /* Access revoked: the entries stay, but neither the path nor the (current) text shows. */
+    s_ctx.role[U_CAROL][F_NB] = TD_ROLE_NONE;
+    in = s_inbox(c, "carol", NULL, 0);
+    n0 = json_array_get(json_object_get(in, "notifications"), 0);
+    TD_ASSERT_STR_EQ(s_str(n0, "fileId"), "F1");
+    TD_ASSERT(json_is_null(json_object_get(n0, "path")));
+    TD_ASSERT(json_is_null(json_object_get(n0, "excerpt")));
+    json_decref(in);
+    s_ctx.role[U_CAROL][F_NB] = TD_ROLE_VIEWER;
+    in = s_inbox(c, "carol", NULL, 0);
+    n0 = json_array_get(json_object_get(in, "notifications"), 0);
+    TD_ASSERT_STR_EQ(s_str(n0, "path"), "nb.ipynb");
+    TD_ASSERT_STR_EQ(s_str(n0, "excerpt"), "ping @carol");
+    json_decref(in);
     /* Bad requests. */
     const char *bad[] = {"{\"ids\": [\"x\"]}", "{\"ids\": 3}", "{}", "[1]", "{", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1106,6 +1120,12 @@ static void s_garbage(td_comments_t *c, td_store_t *st)
     char sub[256];
     snprintf(sub, sizeof sub, "/%s/comments/%s/reactions/\xff", tid, cid);
     TD_ASSERT_EQ(s_st(c, "alice", "DELETE", sub, NULL, NULL), 404);
+    /* Ill-formed UTF-8: an overlong '/', a surrogate, a code point past U+10FFFF. */
+    const char *bad_utf8[] = {"\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        snprintf(sub, sizeof sub, "/%s/comments/%s/reactions/%s", tid, cid, bad_utf8[i]);
+        TD_ASSERT_EQ(s_st(c, "alice", "DELETE", sub, NULL, NULL), 404);
+    }
     /* Misuse by the caller is answered, not crashed on. */
     json_t *out = NULL;
     td_comments_req_t req = {.method = NULL, .sub = ""};
