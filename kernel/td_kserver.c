@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "td_kserver.h"
@@ -34,6 +35,7 @@ struct td_kserver {
     td_kcore_io_t shell_io, control_io;
     struct s_inbox *main_inbox, *control_inbox; /* receive buffers, one per receiving thread */
     pthread_t main_thread; /* runs the backend; the only thread that takes SIGINT and SIGTERM */
+    pid_t parent;          /* JPY_PARENT_PID: exit when this process is no longer our parent */
 };
 
 /* ---- frames ------------------------------------------------------------------------------------ */
@@ -281,11 +283,17 @@ static void s_tick_actor(zsock_t *pipe, void *arg)
     zsock_signal(pipe, 0);
     zpoller_t *poller = zpoller_new(pipe, NULL);
     int64_t shutdown_at = 0;
-    for (;;) {
+    for (unsigned n = 0;; n++) {
         void *which = zpoller_wait(poller, TD_TICK_MS);
         if (which == pipe || zpoller_terminated(poller))
             break;
         td_kcore_tick(self->core);
+        if (self->parent > 1 && n % 20 == 0 && getppid() != self->parent) {
+            /* The server that started us died without a shutdown (kill -9): nobody can reach this
+             * kernel any more, so do not linger (ipykernel's parent poller does the same). */
+            TD_LOG(TD_LOG_WARN, "kernel", "parent %d is gone; exiting", (int)self->parent);
+            _exit(1);
+        }
         if (td_kcore_shutdown_requested(self->core)) {
             if (shutdown_at == 0)
                 shutdown_at = zclock_usecs();
@@ -353,6 +361,10 @@ td_kserver_t *td_kserver_new(const td_connfile_t *cf, const td_env_t *env,
         pthread_sigmask(SIG_SETMASK, &saved, NULL);
         return NULL;
     }
+    const char *ppid = getenv("JPY_PARENT_PID"); /* set by the server that launched us */
+    self->parent = ppid ? (pid_t)atol(ppid) : 0;
+    if (self->parent > 1 && getppid() != self->parent)
+        self->parent = 0; /* started through a wrapper (a shell script): nothing to watch */
     self->main_inbox = calloc(1, sizeof *self->main_inbox);
     self->control_inbox = calloc(1, sizeof *self->control_inbox);
     if (self->main_inbox == NULL || self->control_inbox == NULL)

@@ -1052,7 +1052,7 @@ static char **s_build_env(json_t *over)
     size_t n = 0;
     while (environ[n])
         n++;
-    char **v = calloc(n + json_object_size(over) + 1, sizeof *v);
+    char **v = calloc(n + json_object_size(over) + 2, sizeof *v);
     size_t k = 0;
     for (size_t i = 0; v && i < n; i++) {
         const char *eq = strchr(environ[i], '=');
@@ -1064,10 +1064,16 @@ static char **s_build_env(json_t *over)
             continue;
         memcpy(key, environ[i], kl);
         key[kl] = '\0';
-        if (json_object_get(over, key))
+        if (json_object_get(over, key) || strcmp(key, "JPY_PARENT_PID") == 0)
             continue;
         v[k++] = strdup(environ[i]);
     }
+    /* As jupyter_client: kernels that watch their parent (ipykernel, tandem-kernel) exit when the
+     * relay dies without shutting them down. */
+    char ppid[48];
+    snprintf(ppid, sizeof ppid, "JPY_PARENT_PID=%d", (int)getpid());
+    if (v && !json_object_get(over, "JPY_PARENT_PID"))
+        v[k++] = strdup(ppid);
     const char *key;
     json_t *val;
     json_object_foreach(over, key, val)
