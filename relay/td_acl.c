@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "td/td_stamp.h"
 #include "td_acl.h"
 
 #define TD_ACL_TAG 0x7d0ac1u
@@ -372,6 +373,13 @@ static const char *const s_action_names[TD_ACL_ACTION_COUNT] = {
     "delete", "download",      "comment", "resolve", "grant",
 };
 
+int td_acl_can(td_acl_t *self, const char *username, const char *path, td_acl_action_t action)
+{
+    int nd = 0;
+    td_role_t role = td_acl_role(self, username, path, &nd);
+    return td_acl_allows(role, nd, action);
+}
+
 /* Roles are ordered, so "may" is a comparison with the action's least role; no_download is the
  * one exception to the ordering and touches DOWNLOAD only. */
 int td_acl_allows(td_role_t role, int no_download, td_acl_action_t action)
@@ -519,18 +527,12 @@ static int64_t s_now_us(const td_acl_t *self)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* "2025-01-01T12:00:00.123Z": sorts as text in time order, which the since filter relies on. */
-static void s_iso(int64_t us, char out[32])
+/* "2025-01-01T12:00:00.123Z" (td_stamp_date cut to milliseconds): sorts as text in time order,
+ * which the since filter relies on. */
+static void s_iso(int64_t us, char out[TD_DATE_LEN + 1])
 {
-    int64_t ms = us / 1000, frac = ms % 1000; /* floored: a time before 1970 keeps its second */
-    if (frac < 0)
-        frac += 1000;
-    time_t s = (time_t)((ms - frac) / 1000);
-    struct tm tm;
-    if (!gmtime_r(&s, &tm)) /* out of range: never format an uninitialised struct */
-        memset(&tm, 0, sizeof tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)frac);
+    td_stamp_date(us, out);
+    memcpy(out + 23, "Z", 2);
 }
 
 int td_acl_audit(td_acl_t *self, const char *username, const char *action, const char *path,
@@ -538,7 +540,7 @@ int td_acl_audit(td_acl_t *self, const char *username, const char *action, const
 {
     if (!action || !*action)
         return TD_EINVAL;
-    char at[32];
+    char at[TD_DATE_LEN + 1];
     s_iso(s_now_us(self), at);
     sqlite3_stmt *st = self->q[A_ADD];
     const char *v[5] = {at, username, action, path, detail};

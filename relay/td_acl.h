@@ -92,6 +92,10 @@ int td_acl_can_grant(td_acl_t *self, const char *username, const char *path);
  * DELETE; owner: + GRANT. DOWNLOAD needs READ and no no_download flag. */
 int td_acl_allows(td_role_t role, int no_download, td_acl_action_t action);
 
+/* 1 when username's role on path (and its no-download flag) allows action: td_acl_role then
+ * td_acl_allows, the check every surface of the relay makes. */
+int td_acl_can(td_acl_t *self, const char *username, const char *path, td_acl_action_t action);
+
 /* "owner", "editor", "commenter", "viewer" or "none"; never NULL. */
 const char *td_role_name(td_role_t role);
 

@@ -1665,7 +1665,8 @@ void td_contents_destroy(td_contents_t **self_p)
             return s_err((out), 404, NULL, "%s is not a valid path", (path));                      \
     } while (0)
 
-int td_contents_read(td_contents_t *c, const char *path, char **data, size_t *len, json_t **err)
+int td_contents_read(td_contents_t *c, const char *path, char **data, size_t *len, char hash[65],
+                     json_t **err)
 {
     char rel[S_PATH_MAX];
     json_t *e = NULL;
@@ -1685,6 +1686,8 @@ int td_contents_read(td_contents_t *c, const char *path, char **data, size_t *le
         } else {
             *data = b.p; /* s_buf_add keeps it NUL-terminated */
             *len = b.n;
+            if (hash)
+                s_sha256_hex(b.p, b.n, hash);
         }
     }
     if (err)

@@ -61,10 +61,11 @@ int td_contents_checkpoint_delete(td_contents_t *self, const char *path, const c
 
 /* The raw bytes of the regular file at API path, read as td_contents_get would (confined to the
  * root, at most TD_CONTENTS_MAX_READ): *data is malloc'd and NUL-terminated (caller frees), *len
- * excludes the NUL. Returns 200, or an HTTP status with *err (may be NULL) an error body (new
+ * excludes the NUL, and hash (may be NULL) receives the model's "hash" of those bytes (hex
+ * SHA-256). Returns 200, or an HTTP status with *err (may be NULL) an error body (new
  * reference). */
 int td_contents_read(td_contents_t *self, const char *path, char **data, size_t *len,
-                     json_t **err);
+                     char hash[65], json_t **err);
 /* The whole HTTP surface in one call: method ("GET", "PUT"...), a contents route, GET's query,
  * and the raw body (may be NULL/0). Fills *rep (caller decrefs rep->body). Malformed JSON is 400,
  * an unsupported method 405. Returns rep->status. */

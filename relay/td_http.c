@@ -168,12 +168,6 @@ static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limi
 
 static void s_respond_error(td_pss_t *pss, int status, const char *message, const char *reason);
 
-/* 1 when user's role on path allows action (no answer sent). */
-static int s_can(td_relay_t *r, const td_user_t *user, const char *path, td_acl_action_t action)
-{
-    int nd = 0;
-    return td_acl_allows(td_acl_role(r->acl, user->username, path ? path : "", &nd), nd, action);
-}
 
 /* The caller's role on path allows action; otherwise answers 403 (404 when the caller may not
  * even see the path) and returns 0. */
@@ -203,12 +197,10 @@ static int s_kernel_allowed(td_relay_t *r, const td_user_t *user, const char *ke
         if (strcmp(se->kernel_id, kernel_id) != 0)
             continue;
         any = 1;
-        int nd = 0;
-        if (td_acl_allows(td_acl_role(r->acl, user->username, se->path, &nd), nd, TD_ACL_EXECUTE))
+        if (td_acl_can(r->acl, user->username, se->path, TD_ACL_EXECUTE))
             return 1;
     }
-    int nd = 0;
-    return !any && td_acl_allows(td_acl_role(r->acl, user->username, "", &nd), nd, TD_ACL_EXECUTE);
+    return !any && td_acl_can(r->acl, user->username, "", TD_ACL_EXECUTE);
 }
 
 /* 1 when allow_origin ("*" or one exact origin) admits origin for CORS. */
@@ -548,7 +540,8 @@ static void s_h_sessions(td_pss_t *pss)
         json_t *list = json_array();
         for (size_t i = 0; i < td_sessions_count(r->sessions); i++) {
             td_session_t *se = td_sessions_at(r->sessions, i);
-            if (s_can(r, pss->user, se->path, TD_ACL_READ)) /* others' files stay unseen */
+            /* others' files stay unseen */
+            if (td_acl_can(r->acl, pss->user->username, se->path, TD_ACL_READ))
                 json_array_append_new(list, s_session_model(r, se));
         }
         s_respond_json(pss, 200, list);
@@ -970,22 +963,11 @@ static int s_file_for(td_pss_t *pss, const char *api_path, char *norm, char *fid
         s_respond_error(pss, 400, "Invalid path", NULL);
         return 400;
     }
-    if (td_store_file_id(r->store, norm, fid, TD_UUID_LEN + 1) == 0)
-        return 0;
-    json_t *m = NULL;
-    td_contents_query_t q = {NULL, NULL, "0", "0"};
-    int st = td_contents_get(r->contents, norm, &q, &m);
-    json_decref(m);
-    if (st != 200) {
-        s_respond_error(pss, 404, "No such file", NULL);
-        return 404;
-    }
-    td_stamp_uuid(&r->env, fid);
-    if (td_store_file_add(r->store, norm, fid) != 0) {
-        s_respond_error(pss, 500, "The store failed", NULL);
-        return 500;
-    }
-    return 0;
+    int rc = td_rooms_file_id(r, norm, fid, NULL);
+    if (rc != 0)
+        s_respond_error(pss, rc == TD_ENOENT ? 404 : 500,
+                        rc == TD_ENOENT ? "No such file" : "The store failed", NULL);
+    return rc == 0 ? 0 : rc == TD_ENOENT ? 404 : 500;
 }
 
 static const char *s_method_name(int m)
@@ -1100,7 +1082,7 @@ void td_http_access_changed(td_relay_t *r)
     for (td_pss_t *p = s_event_subs; p; p = p->events_next) {
         char path[TD_ROUTE_PATH_MAX];
         if (td_store_file_path(r->store, p->events_fid, path, sizeof path) != 0 ||
-            !s_can(r, p->user, path, TD_ACL_READ))
+            !td_acl_can(r->acl, p->user->username, path, TD_ACL_READ))
             td_ws_close(p, 4403, "tandem-relay: your access to this file was removed");
     }
 }
@@ -1302,10 +1284,9 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
     if (route.id == TD_ROUTE_COMMENT_EVENTS) {
         /* The stream of one notebook's comment events, for readers of that notebook. */
         char q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX], fid[TD_UUID_LEN + 1];
-        int nd = 0;
         if (s_query(wsi, "path", q, sizeof q) != 0 || td_contents_path_norm(q, norm, sizeof norm) != 0)
             return s_reject_upgrade(wsi, 400, "Expected ?path=NOTEBOOK");
-        if (!td_acl_allows(td_acl_role(r->acl, user->username, norm, &nd), nd, TD_ACL_READ))
+        if (!td_acl_can(r->acl, user->username, norm, TD_ACL_READ))
             return s_reject_upgrade(wsi, 404, "Not Found");
         json_t *m = NULL;
         td_contents_query_t cq = {NULL, NULL, "0", "0"};
@@ -1313,11 +1294,8 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
         json_decref(m);
         if (st != 200)
             return s_reject_upgrade(wsi, 404, "No such file");
-        if (td_store_file_id(r->store, norm, fid, sizeof fid) != 0) {
-            td_stamp_uuid(&r->env, fid);
-            if (td_store_file_add(r->store, norm, fid) != 0)
-                return s_reject_upgrade(wsi, 500, "The store failed");
-        }
+        if (td_rooms_file_id(r, norm, fid, NULL) != 0)
+            return s_reject_upgrade(wsi, 500, "The store failed");
     }
     if (route.id == TD_ROUTE_KERNEL_CHANNELS && !s_kernel_allowed(r, user, route.arg)) {
         td_acl_audit(r->acl, user->username, "denied", "", "kernel websocket");

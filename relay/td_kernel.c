@@ -516,8 +516,10 @@ static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const 
     td_obuf_unref(&enc[1]);
 }
 
-/* Sends a relay-made message (kernel_info_request, shutdown_request...) on one of our sockets. */
-static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *content_new)
+/* Sends a relay-made message (kernel_info_request, shutdown_request...) on one of our sockets;
+ * msg_id (may be NULL) receives its id. */
+static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *content_new,
+                      char msg_id[TD_UUID_LEN + 1])
 {
     td_msg_t *m = td_msg_new(&k->r->env, k->session, "tandem-relay", msg_type, NULL);
     if (!m) {
@@ -526,6 +528,8 @@ static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *
     }
     if (content_new)
         td_msg_set_content_new(m, content_new);
+    if (msg_id)
+        snprintf(msg_id, TD_UUID_LEN + 1, "%s", td_msg_id(m));
     td_frames_t f;
     int rc = td_wire_encode(m, k->key, &f);
     td_msg_destroy(&m);
@@ -599,7 +603,7 @@ static void s_on_nudge(uv_timer_t *t)
         td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
         uv_timer_set_repeat(&k->nudge, 5000);
     }
-    s_send_own(k, k->shell, "kernel_info_request", NULL);
+    s_send_own(k, k->shell, "kernel_info_request", NULL, NULL);
 }
 
 /* ---- server-side executions ----------------------------------------------------------------- */
@@ -658,22 +662,11 @@ static void s_kexec_abort_all(td_kernel_t *k)
 /* Sends x's execute_request. 0 or TD_E*. */
 static int s_kexec_send(td_kernel_t *k, td_kexec_t *x, const char *code)
 {
-    td_msg_t *m = td_msg_new(&k->r->env, k->session, "tandem-relay", "execute_request", NULL);
-    if (!m)
-        return TD_ENOMEM;
-    td_msg_set_content_new(m, json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent",
-                                        0, "store_history", 1, "user_expressions", "allow_stdin",
-                                        0, "stop_on_error", 1));
-    snprintf(x->msg_id, sizeof x->msg_id, "%s", td_msg_id(m));
-    td_frames_t f;
-    memset(&f, 0, sizeof f);
-    int rc = td_wire_encode(m, k->key, &f);
-    td_msg_destroy(&m);
-    for (size_t i = 0; rc == 0 && i < f.n; i++)
-        if (zmq_send(k->shell, f.data[i], f.len[i], ZMQ_DONTWAIT | (i + 1 < f.n ? ZMQ_SNDMORE : 0)) < 0)
-            rc = TD_EAGAIN;
-    td_frames_fini(&f);
-    return rc;
+    return s_send_own(k, k->shell, "execute_request",
+                      json_pack("{s:s, s:b, s:b, s:{}, s:b, s:b}", "code", code, "silent", 0,
+                                "store_history", 1, "user_expressions", "allow_stdin", 0,
+                                "stop_on_error", 1),
+                      x->msg_id);
 }
 
 /* The kernel became live: send the executions that waited for it. */
@@ -1388,7 +1381,7 @@ int td_kernel_interrupt(td_kernel_t *k)
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: interrupt (%s)", k->id,
            k->interrupt_message ? "message" : "signal");
     if (k->interrupt_message) {
-        int rc = s_send_own(k, k->control, "interrupt_request", NULL);
+        int rc = s_send_own(k, k->control, "interrupt_request", NULL, NULL);
         s_drain_kernel(k, 2);
         return rc;
     }
@@ -1422,7 +1415,7 @@ int td_kernel_restart(td_kernel_t *k, td_waiter_t *w)
         }
         return 0;
     }
-    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 1));
+    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 1), NULL);
     s_drain_kernel(k, 2);
     uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
     return 0;
@@ -1441,7 +1434,7 @@ void td_kernel_shutdown(td_kernel_t *k, td_waiter_t *w)
         s_kernel_finish(k);
         return;
     }
-    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 0));
+    s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 0), NULL);
     s_drain_kernel(k, 2);
     uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
 }

@@ -185,6 +185,9 @@ void td_kexec_cancel(td_kernel_t *k, td_kexec_t **x_p);
 
 /* Starts the rooms machinery (the commit check). Returns 0 or -1. */
 int td_rooms_start(td_relay_t *r);
+/* The stable id of a normalised API path (files table), created for an existing file on first
+ * use (*created, may be NULL, says so). 0, TD_ENOENT (no such file) or TD_ESTATE. */
+int td_rooms_file_id(td_relay_t *r, const char *path, char id[TD_UUID_LEN + 1], int *created);
 /* PUT /api/collaboration/session/PATH with body {format, type}: indexes the file. Returns the
  * HTTP status with *out the answer body (new reference). */
 int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t **out);

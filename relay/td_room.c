@@ -28,7 +28,6 @@
 #include <sqlite3.h>
 
 #include "td/td_json.h"
-#include "td/td_sha.h"
 #include "td/td_stamp.h"
 #include "td/td_yrelpos.h"
 #include "td/td_yawareness.h"
@@ -134,6 +133,24 @@ static td_obuf_t *s_frame(td_lib0_enc_t *e)
         memcpy(mem + LWS_PRE, body, len);
     free(body);
     return mem ? td_obuf_new(mem, len, 1) : NULL;
+}
+
+/* A frame [1, awareness update] of clients (NULL: every client with a state); NULL on failure. */
+static td_obuf_t *s_aw_frame(const td_room_t *room, const uint64_t *clients, size_t n)
+{
+    td_lib0_enc_t a, e;
+    td_lib0_enc_init(&a);
+    td_lib0_enc_init(&e);
+    int rc = clients ? td_yawareness_encode(room->aw, clients, n, &a)
+                     : td_yawareness_encode_all(room->aw, &a);
+    td_obuf_t *b = NULL;
+    if (rc == 0 && !a.err) {
+        td_ysync_ws_encode_awareness(&e, a.buf, a.len);
+        b = s_frame(&e);
+    }
+    td_lib0_enc_fini(&a);
+    td_lib0_enc_fini(&e);
+    return b;
 }
 
 /* Sends now: frames that carry no document state (awareness, RAW replies). */
@@ -342,26 +359,22 @@ static void s_file_fini(s_file_t *f)
     memset(f, 0, sizeof *f);
 }
 
-/* Reads the file (parse: also its content value). Returns 200, or an HTTP status with why. */
-static int s_file_read(td_room_t *room, int parse, s_file_t *f, char *why, size_t cap)
+/* Reads the file's bytes and hash. Returns 200, or an HTTP status with why. */
+static int s_file_read(td_room_t *room, s_file_t *f, char *why, size_t cap)
 {
     json_t *err = NULL;
     memset(f, 0, sizeof *f);
-    int st = td_contents_read(room->r->contents, room->path, &f->raw, &f->len, &err);
-    if (st != 200) {
+    int st = td_contents_read(room->r->contents, room->path, &f->raw, &f->len, f->hash, &err);
+    if (st != 200)
         snprintf(why, cap, "%s", json_string_value(json_object_get(err, "message")) ?: "cannot read");
-        json_decref(err);
-        return st;
-    }
-    td_sha_t sha;
-    uint8_t d[32];
-    td_sha_init(&sha, TD_SHA256);
-    td_sha_update(&sha, f->raw, f->len);
-    td_sha_final(&sha, d);
-    for (int i = 0; i < 32; i++)
-        snprintf(f->hash + 2 * i, 3, "%02x", d[i]);
-    if (!parse)
-        return 200;
+    json_decref(err);
+    return st;
+}
+
+/* Parses what s_file_read read into its content value. Returns 200, or 400 with why (f is then
+ * emptied). */
+static int s_file_parse(td_room_t *room, s_file_t *f, char *why, size_t cap)
+{
     if (room->kind == R_NOTEBOOK) {
         td_error_t je = {0};
         td_json_parse_flags(f->raw, f->len, JSON_ALLOW_NUL, &f->content, &je);
@@ -471,12 +484,11 @@ static int s_sync_disk(td_room_t *room, int force)
         return 0;
     snprintf(room->disk_stamp, sizeof room->disk_stamp, "%s", stamp);
     s_file_t f;
-    if (s_file_read(room, 0, &f, why, sizeof why) != 200)
+    if (s_file_read(room, &f, why, sizeof why) != 200)
         return TD_ENOENT;
     int rc = 0;
     if (strcmp(f.hash, room->base_hash) != 0) { /* else touched, not changed */
-        s_file_fini(&f);
-        if (s_file_read(room, 1, &f, why, sizeof why) != 200) {
+        if (s_file_parse(room, &f, why, sizeof why) != 200) {
             TD_LOG(TD_LOG_WARN, "relay.room", "%s: changed on disk, not merged: %s", room->path, why);
             return TD_EPROTO;
         }
@@ -539,7 +551,7 @@ static const char *s_save(td_room_t *room)
     s_file_t f;
     char why[160];
     s_file_stamp(room, room->disk_stamp, sizeof room->disk_stamp);
-    if (s_file_read(room, 0, &f, why, sizeof why) == 200) {
+    if (s_file_read(room, &f, why, sizeof why) == 200) {
         s_set_base(room, &f);
         td_ynb_mark_saved(room->doc, room->base_hash);
     }
@@ -553,9 +565,7 @@ static const char *s_save(td_room_t *room)
  * a cached check costs tens of nanoseconds). */
 static int s_peer_can(const td_peer_t *p, td_acl_action_t action)
 {
-    int nd = 0;
-    td_acl_t *acl = p->room->r->acl;
-    return td_acl_allows(td_acl_role(acl, p->user->username, p->room->path, &nd), nd, action);
+    return td_acl_can(p->room->r->acl, p->user->username, p->room->path, action);
 }
 
 static int s_autosave_on(const td_room_t *room)
@@ -665,7 +675,9 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     int64_t t0 = td_relay_now(r);
     s_file_t f;
     s_file_stamp(room, room->disk_stamp, sizeof room->disk_stamp);
-    int status = s_file_read(room, 1, &f, reason, cap);
+    int status = s_file_read(room, &f, reason, cap);
+    if (status == 200)
+        status = s_file_parse(room, &f, reason, cap);
     if (status != 200)
         return status == 404 ? 4404 : status >= 500 ? 4500 : 4400;
     room->doc = td_ydoc_new(&r->env, 0);
@@ -720,17 +732,9 @@ static void s_on_tick(uv_timer_t *t)
     td_relay_t *r = room->r;
     td_yawareness_changes_t ch;
     if (td_yawareness_check(room->aw, s_now_ms(r), &ch) == 0 && ch.nremoved) {
-        td_lib0_enc_t e, w;
-        td_lib0_enc_init(&e);
-        td_lib0_enc_init(&w);
-        if (td_yawareness_encode(room->aw, ch.removed, ch.nremoved, &e) == 0 && !e.err) {
-            td_ysync_ws_encode_awareness(&w, e.buf, e.len);
-            td_obuf_t *b = s_frame(&w);
-            s_broadcast_now(room, b, NULL);
-            td_obuf_unref(&b);
-        }
-        td_lib0_enc_fini(&e);
-        td_lib0_enc_fini(&w);
+        td_obuf_t *b = s_aw_frame(room, ch.removed, ch.nremoved);
+        s_broadcast_now(room, b, NULL);
+        td_obuf_unref(&b);
     }
     if (room->kind != R_AWARENESS)
         s_sync_disk(room, 0);
@@ -831,15 +835,23 @@ static td_room_t *s_room_new(td_relay_t *r, const char *name, int kind)
 /* ---- sessions ---------------------------------------------------------------------------------- */
 
 /* The id of an API path, created on first use (*created = 1). 0 or TD_E*. */
-static int s_file_id(td_relay_t *r, const char *path, char *id, int *created)
+int td_rooms_file_id(td_relay_t *r, const char *path, char id[TD_UUID_LEN + 1], int *created)
 {
-    *created = 0;
+    if (created)
+        *created = 0;
     int rc = td_store_file_id(r->store, path, id, TD_UUID_LEN + 1);
     if (rc != TD_ENOENT)
         return rc;
+    json_t *m = NULL;
+    td_contents_query_t q = {NULL, NULL, "0", "0"};
+    int st = td_contents_get(r->contents, path, &q, &m);
+    json_decref(m);
+    if (st != 200)
+        return TD_ENOENT;
     td_stamp_uuid(&r->env, id);
-    *created = 1;
-    return td_store_file_add(r->store, path, id);
+    if (created)
+        *created = 1;
+    return td_store_file_add(r->store, path, id) ? TD_ESTATE : 0;
 }
 
 int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t **out)
@@ -867,7 +879,7 @@ int td_rooms_session(td_relay_t *r, const char *path, const json_t *body, json_t
     char id[TD_UUID_LEN + 1];
     td_store_ydoc_t rec = {.base = NULL};
     int created = 0;
-    int rc = s_file_id(r, norm, id, &created);
+    int rc = td_rooms_file_id(r, norm, id, &created);
     if (rc == 0 && (rc = td_store_ydoc_epoch(r->store, id, rec.epoch, sizeof rec.epoch)) ==
                        TD_ENOENT) {
         /* The lineage is named now; the document is seeded when a client first opens it. */
@@ -1028,16 +1040,9 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
     s_send(p, b);
     td_obuf_unref(&b);
     if (td_yawareness_nstates(room->aw)) {
-        td_lib0_enc_t a;
-        td_lib0_enc_init(&a);
-        td_lib0_enc_init(&e);
-        if (td_yawareness_encode_all(room->aw, &a) == 0 && !a.err) {
-            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
-            b = s_frame(&e);
-            s_send(p, b);
-            td_obuf_unref(&b);
-        }
-        td_lib0_enc_fini(&a);
+        b = s_aw_frame(room, NULL, 0);
+        s_send(p, b);
+        td_obuf_unref(&b);
     }
     td_lib0_enc_fini(&e);
     td_lib0_enc_fini(&sv);
@@ -1263,17 +1268,9 @@ int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, i
         return 0;
     }
     case TD_YSYNC_WS_QUERY_AWARENESS: {
-        td_lib0_enc_t a, e;
-        td_lib0_enc_init(&a);
-        td_lib0_enc_init(&e);
-        if (td_yawareness_encode_all(room->aw, &a) == 0 && !a.err) {
-            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
-            td_obuf_t *b = s_frame(&e);
-            s_send(p, b);
-            td_obuf_unref(&b);
-        }
-        td_lib0_enc_fini(&a);
-        td_lib0_enc_fini(&e);
+        td_obuf_t *b = s_aw_frame(room, NULL, 0);
+        s_send(p, b);
+        td_obuf_unref(&b);
         return 0;
     }
     default:
@@ -1318,19 +1315,12 @@ void td_peer_leave(td_peer_t **p_p)
     }
     if (naw) {
         td_yawareness_changes_t ch;
-        td_lib0_enc_t a, e;
-        td_lib0_enc_init(&a);
-        td_lib0_enc_init(&e);
         if (td_yawareness_remove(room->aw, p->aw, naw, s_now_ms(room->r), &ch) == 0 &&
-            ch.nremoved && td_yawareness_encode(room->aw, ch.removed, ch.nremoved, &a) == 0 &&
-            !a.err) {
-            td_ysync_ws_encode_awareness(&e, a.buf, a.len);
-            td_obuf_t *b = s_frame(&e);
+            ch.nremoved) {
+            td_obuf_t *b = s_aw_frame(room, ch.removed, ch.nremoved);
             s_broadcast_now(room, b, NULL);
             td_obuf_unref(&b);
         }
-        td_lib0_enc_fini(&a);
-        td_lib0_enc_fini(&e);
     }
     TD_LOG(TD_LOG_INFO, "relay.room", "%s: %s left (%d peers)",
            room->path[0] ? room->path : room->name, p->user->username, room->npeers);
@@ -1434,8 +1424,7 @@ int td_rooms_execute(td_relay_t *r, td_kernel_t *k, const td_user_t *user, const
                          "reason");
         return 404;
     }
-    int nd = 0;
-    if (!td_acl_allows(td_acl_role(r->acl, user->username, room->path, &nd), nd, TD_ACL_EXECUTE)) {
+    if (!td_acl_can(r->acl, user->username, room->path, TD_ACL_EXECUTE)) {
         *out = json_pack("{s:s, s:s}", "message", "Your role does not allow executing code",
                          "reason", "forbidden");
         return 403;
@@ -1539,9 +1528,7 @@ static void s_room_users(td_room_t *room, json_t *users, int global, const td_us
         if (global) {
             json_t *cur = json_object_get(st, "current");
             const char *colon = json_is_string(cur) ? strchr(json_string_value(cur), ':') : NULL;
-            int nd = 0;
-            if (colon && td_acl_allows(td_acl_role(room->r->acl, viewer->username, colon + 1, &nd),
-                                       nd, TD_ACL_READ))
+            if (colon && td_acl_can(room->r->acl, viewer->username, colon + 1, TD_ACL_READ))
                 json_object_set(u, "current", cur);
         } else {
             json_t *cursors = json_object_get(st, "cursors"), *c;
@@ -1572,9 +1559,8 @@ json_t *td_rooms_presence(td_relay_t *r, const td_user_t *user, const char *path
                 s_room_users(room, global, 1, user);
             continue;
         }
-        int nd = 0;
         if ((path && strcmp(path, room->path) != 0) ||
-            !td_acl_allows(td_acl_role(r->acl, user->username, room->path, &nd), nd, TD_ACL_READ))
+            !td_acl_can(r->acl, user->username, room->path, TD_ACL_READ))
             continue;
         json_t *users = json_array();
         s_room_users(room, users, 0, user);

@@ -129,6 +129,11 @@ static void s_roles(const char *path, td_env_t *env)
     TD_ASSERT_EQ(td_acl_can_grant(acl, "bob", "a/b.ipynb"), 0);
     TD_ASSERT_EQ(td_acl_can_grant(acl, "alice", "a"), 0);
     TD_ASSERT_EQ(td_acl_can_grant(acl, "tandem", "a/secret"), 1);
+    /* td_acl_can is the role and the rule table in one call. */
+    TD_ASSERT_EQ(td_acl_can(acl, "bob", "a/b.ipynb", TD_ACL_COMMENT), 1);
+    TD_ASSERT_EQ(td_acl_can(acl, "bob", "a/b.ipynb", TD_ACL_EDIT_DOCUMENT), 0);
+    TD_ASSERT_EQ(td_acl_can(acl, "bob", "zzz/q.ipynb", TD_ACL_GRANT), 1);
+    TD_ASSERT_EQ(td_acl_can(acl, "nobody", "a/b.ipynb", TD_ACL_READ), 0);
     /* The admin stays owner under any grant, and no_download is 0 for it. */
     TD_ASSERT_EQ(td_acl_role(acl, "tandem", "a/secret/x.csv", &nd), TD_ROLE_OWNER);
     TD_ASSERT_EQ(nd, 0);

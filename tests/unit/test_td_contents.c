@@ -287,6 +287,18 @@ static void s_files(td_contents_t *c)
     const char *lm = json_string_value(json_object_get(m, "last_modified"));
     TD_ASSERT(lm && strlen(lm) == 27 && lm[10] == 'T' && lm[19] == '.' && lm[26] == 'Z');
     json_decref(m);
+    /* The raw read: the same bytes and the same hash as GET, confined like it. */
+    char *raw = NULL, hash[65];
+    size_t rawn = 0;
+    TD_ASSERT_EQ(td_contents_read(c, "a.txt", &raw, &rawn, hash, NULL), 200);
+    TD_ASSERT_EQ(rawn, 6);
+    TD_ASSERT_STR_EQ(raw, "hello\n");
+    TD_ASSERT_STR_EQ(hash, "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    free(raw);
+    TD_ASSERT_EQ(td_contents_read(c, "../outside.txt", &raw, &rawn, NULL, &m), 404);
+    TD_ASSERT(raw == NULL && json_is_object(m));
+    json_decref(m);
+    TD_ASSERT_EQ(td_contents_read(c, "sub", &raw, &rawn, NULL, NULL), 400); /* not a file */
     q.hash = "2";
     TD_ASSERT_EQ(s_status(td_contents_get(c, "a.txt", &q, &m), &m), 400);
     q.hash = NULL;
