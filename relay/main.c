@@ -3,6 +3,7 @@
  * libwebsockets and ZMQ on it, signals, and an orderly exit (kernels shut down, lws context torn
  * down by a timer that calls lws_context_destroy until lws nulls it, then the loop drains). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -57,6 +58,37 @@ static int s_mkdir(const char *path)
         return 0;
     fprintf(stderr, "tandem-relay: cannot create %s: %s\n", path, strerror(errno));
     return -1;
+}
+
+/* Loads the secret that signs login cookies from STATE/cookie_secret, creating it (32 random
+ * bytes, mode 0600) the first time, so cookies outlive restarts as jupyter_server's do. */
+static int s_cookie_secret(td_relay_t *r)
+{
+    char path[PATH_MAX + 32];
+    uint8_t secret[32];
+    snprintf(path, sizeof path, "%s/cookie_secret", r->state_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        td__random(NULL, secret, sizeof secret);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0 && (write(fd, secret, sizeof secret) != (ssize_t)sizeof secret || fsync(fd) != 0)) {
+            close(fd);
+            unlink(path);
+            fd = -1;
+        } else if (fd >= 0) {
+            close(fd);
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        }
+    }
+    ssize_t n = fd >= 0 ? read(fd, secret, sizeof secret) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof secret || td_auth_set_cookie_secret(r->auth, secret, sizeof secret) != 0) {
+        fprintf(stderr, "tandem-relay: cannot read or create %s\n", path);
+        return -1;
+    }
+    memset(secret, 0, sizeof secret);
+    return 0;
 }
 
 /* Numeric tunables: name in --config and as --flag-with-dashes, and the default. NAN = unset. */
@@ -382,7 +414,7 @@ int main(int argc, char **argv)
             sprintf(token + 2 * i, "%02x", raw[i]);
     }
     r->auth = td_auth_new(token);
-    if (s_open_store(r, &o) != 0)
+    if (!r->auth || s_cookie_secret(r) != 0 || s_open_store(r, &o) != 0)
         return 2;
     r->acl = td_acl_new(r->store, &r->env);
     if (!r->acl) {

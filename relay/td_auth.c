@@ -1,13 +1,17 @@
 /* td_auth.c: token authentication. Each entry stores SHA-256(token) and its identity. A check
  * hashes the presented token once and compares it with every entry without an early exit, so the
  * time taken says nothing about which bytes (or which entry) matched. Invariant: entry 0 is the
- * server token's default user. */
+ * server token's default user. Login cookies ("HEX(username)|issued|HMAC") are signed with a
+ * secret the relay keeps across restarts; the HMAC also covers the user's token digest, so a cookie
+ * lives only as long as the token it was obtained with. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "td/td_base64.h"
+#include "td/td_hmac.h"
 #include "td/td_sha.h"
 #include "td_auth.h"
 
@@ -21,6 +25,7 @@ typedef struct {
 struct td_auth {
     s_entry_t *v;
     size_t n;
+    td_hmac_t *cookie_key; /* NULL: no cookie logins */
 };
 
 static void s_digest(const char *token, uint8_t out[TD_SHA256_LEN])
@@ -121,6 +126,7 @@ void td_auth_destroy(td_auth_t **self_p)
     td_auth_t *self = *self_p;
     for (size_t i = 0; i < self->n; i++)
         free(self->v[i].user);
+    td_hmac_destroy(&self->cookie_key);
     if (self->v)
         memset(self->v, 0, self->n * sizeof *self->v);
     free(self->v);
@@ -222,4 +228,93 @@ json_t *td_auth_identity(const td_user_t *u)
     return json_pack("{s:s, s:s, s:s, s:s, s:n, s:o}", "username", u->username, "name", u->name,
                      "display_name", u->display_name, "initials", u->initials, "avatar_url",
                      "color", u->color[0] ? json_string(u->color) : json_null());
+}
+
+int td_auth_set_cookie_secret(td_auth_t *self, const uint8_t *secret, size_t len)
+{
+    if (!secret || len < 16)
+        return TD_EINVAL;
+    td_hmac_t *k = td_hmac_new("hmac-sha256", secret, len);
+    if (!k)
+        return TD_ENOMEM;
+    td_hmac_destroy(&self->cookie_key);
+    self->cookie_key = k;
+    return 0;
+}
+
+/* The signed parts of a cookie: a domain tag, the username, the issue time and the token digest. */
+static void s_cookie_parts(const char *username, const char *issued, const uint8_t *digest,
+                           td_bytes_t parts[4])
+{
+    static const char tag[] = "tandem-login-v1|";
+    parts[0] = (td_bytes_t){(const uint8_t *)tag, sizeof tag - 1};
+    parts[1] = (td_bytes_t){(const uint8_t *)username, strlen(username) + 1}; /* NUL separates */
+    parts[2] = (td_bytes_t){(const uint8_t *)issued, strlen(issued) + 1};
+    parts[3] = (td_bytes_t){digest, TD_SHA256_LEN};
+}
+
+int td_auth_cookie_make(const td_auth_t *self, const td_user_t *user, int64_t now_s,
+                        char out[TD_AUTH_COOKIE_MAX])
+{
+    if (!self->cookie_key || !user || now_s < 0)
+        return TD_EINVAL;
+    size_t i = 0;
+    while (i < self->n && self->v[i].user != user)
+        i++;
+    if (i == self->n)
+        return TD_ENOENT;
+    char issued[24], sig[TD_HMAC_HEX_MAX + 1];
+    snprintf(issued, sizeof issued, "%lld", (long long)now_s);
+    td_bytes_t parts[4];
+    s_cookie_parts(user->username, issued, self->v[i].digest, parts);
+    if (td_hmac_sign(self->cookie_key, parts, 4, sig) < 0)
+        return TD_ENOMEM;
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)user->username; *p; p++)
+        k += (size_t)snprintf(out + k, 3, "%02x", *p);
+    snprintf(out + k, TD_AUTH_COOKIE_MAX - k, "|%s|%s", issued, sig);
+    return 0;
+}
+
+const td_user_t *td_auth_cookie_check(const td_auth_t *self, const char *value, int64_t now_s)
+{
+    if (!self->cookie_key || !value)
+        return NULL;
+    /* HEX(username) "|" decimal issue time "|" 64 hex digits */
+    char username[sizeof ((td_user_t *)0)->username];
+    size_t n = 0;
+    const char *p = value;
+    for (; td_hex_value(p[0]) >= 0 && td_hex_value(p[1]) >= 0 && !isupper((unsigned char)p[0]) &&
+           !isupper((unsigned char)p[1]);
+         p += 2) {
+        if (n + 1 >= sizeof username)
+            return NULL;
+        username[n++] = (char)(td_hex_value(p[0]) << 4 | td_hex_value(p[1]));
+    }
+    username[n] = '\0';
+    if (n == 0 || *p++ != '|' || strlen(username) != n)
+        return NULL;
+    char issued[24];
+    size_t d = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (d + 1 >= sizeof issued || (d == 1 && issued[0] == '0'))
+            return NULL;
+        issued[d++] = *p;
+    }
+    issued[d] = '\0';
+    if (d == 0 || d > 18 || *p++ != '|' || strlen(p) != 2 * TD_SHA256_LEN)
+        return NULL;
+    long long t = atoll(issued);
+    if (t > now_s + 60 || now_s - t >= (long long)TD_AUTH_COOKIE_DAYS * 86400)
+        return NULL;
+    td_bytes_t sig = {(const uint8_t *)p, 2 * TD_SHA256_LEN};
+    for (size_t i = 0; i < self->n; i++) {
+        if (strcmp(self->v[i].user->username, username) != 0)
+            continue;
+        td_bytes_t parts[4];
+        s_cookie_parts(username, issued, self->v[i].digest, parts);
+        if (td_hmac_verify(self->cookie_key, parts, 4, sig) == 0)
+            return self->v[i].user;
+    }
+    return NULL;
 }

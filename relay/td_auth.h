@@ -51,6 +51,25 @@ const td_user_t *td_auth_entry(const td_auth_t *self, size_t i, const uint8_t **
  * insensitive). Returns 0, TD_ENOENT (other scheme) or TD_E2BIG. */
 int td_auth_header_token(const char *value, char *out, size_t cap);
 
+/* Sets the secret that signs login cookies (at least 16 bytes; copied). Returns 0, TD_EINVAL or
+ * TD_ENOMEM. Without one, cookies are neither made nor accepted. */
+int td_auth_set_cookie_secret(td_auth_t *self, const uint8_t *secret, size_t len);
+
+#define TD_AUTH_COOKIE_MAX 360 /* a login cookie value, with its NUL */
+#define TD_AUTH_COOKIE_DAYS 30 /* how long a login cookie is valid */
+
+/* Writes the login cookie value for user (an identity this authenticator returned) issued at
+ * now_s: its username, the time, and an HMAC under the cookie secret bound to the user's token, so
+ * removing the token ends the cookie too. Returns 0, TD_ENOENT (unknown user) or TD_EINVAL (no
+ * secret). */
+int td_auth_cookie_make(const td_auth_t *self, const td_user_t *user, int64_t now_s,
+                        char out[TD_AUTH_COOKIE_MAX]);
+
+/* The user a login cookie value names, when its signature holds for one of that username's
+ * tokens and it is less than TD_AUTH_COOKIE_DAYS old at now_s; NULL otherwise (malformed input
+ * included). Borrowed. */
+const td_user_t *td_auth_cookie_check(const td_auth_t *self, const char *value, int64_t now_s);
+
 /* The identity object for /api/me; new reference. */
 json_t *td_auth_identity(const td_user_t *user);
 

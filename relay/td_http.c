@@ -9,7 +9,11 @@
  * reassembled up to max_ws_message, decoded with td_kws, and passed to the client session; frames
  * to the client wait in a bounded per-socket queue drained one per SERVER_WRITEABLE. A peer that
  * sends garbage or falls too far behind is closed with a code and a reason; nobody else notices.
- * Never logged: tokens, message content. */
+ *
+ * Who: a token (?token= or Authorization) or, failing that, jupyter_server's login cookie, which
+ * POST /login sets and token-authenticated requests refresh. A cookie-authenticated request must
+ * come from the relay's own origin, and one that changes state must echo the _xsrf cookie.
+ * Never logged: tokens, cookies, message content. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stddef.h>
@@ -28,10 +32,12 @@
 #include "td_kmodel.h"
 #include "td_log.h"
 #include "td_relay.h"
+#include "td_xsrf.h"
 
 #define S_MAX_BODY (16u << 20)
 #define S_MAX_CONTENTS_BODY (64u << 20) /* PUT /api/contents: a 48 MiB file in base64 */
 #define S_MAX_FILE (8u << 20)
+#define S_MAX_LOGIN_BODY (16u << 10) /* the login form, posted by anyone */
 
 enum { P_IDLE, P_WAITING, P_READY, P_BODY };
 
@@ -48,6 +54,7 @@ struct td_pss {
     int body_over, body_discard, expect_body;
     const td_user_t *user;
     int auth_done, auth_limited; /* authenticated once, when the request line arrived */
+    int by_cookie;               /* ...by the login cookie, not a token */
     char origin[256];
     /* HTTP answer */
     int phase;
@@ -55,7 +62,8 @@ struct td_pss {
     uint8_t *resp; /* LWS_PRE headroom + resp_len */
     size_t resp_len;
     const char *ctype;
-    char location[160];
+    char location[1100];
+    char cookies[2][800]; /* Set-Cookie values (login, _xsrf), "" when none */
     int cache, preflight, cors;
     td_waiter_t waiter;
     /* websocket: a kernel client session, a collaboration room peer, or a comment stream */
@@ -136,33 +144,65 @@ static void s_header(struct lws *wsi, enum lws_token_indexes tok, char *out, siz
         out[0] = '\0';
 }
 
-/* The caller's identity from ?token= or the Authorization header, or NULL. Failed attempts are
- * audited and rate limited per remote address: while an address backs off, nothing it sends is
- * even compared (*limited = 1). */
-static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limited)
+/* The login cookie's name: "username-" and the Host header, every byte but letters and digits
+ * turned into '-' (jupyter_server's default, so two relays on one host do not share a login). */
+static void s_cookie_name(struct lws *wsi, char out[300])
+{
+    char host[256];
+    s_header(wsi, WSI_TOKEN_HOST, host, sizeof host);
+    int k = snprintf(out, 300, "username-");
+    for (const char *p = host; *p; p++)
+        out[k++] = isalnum((unsigned char)*p) ? *p : '-';
+    out[k] = '\0';
+}
+
+/* Cookie named name from the request into out (cap bytes); 0 or TD_ENOENT / TD_E2BIG. */
+static int s_cookie(struct lws *wsi, const char *name, char *out, size_t cap)
+{
+    char hdr[4096];
+    s_header(wsi, WSI_TOKEN_HTTP_COOKIE, hdr, sizeof hdr);
+    return td_route_cookie(hdr, name, out, cap);
+}
+
+/* The user the request's login cookie names, or NULL. */
+static const td_user_t *s_cookie_user(td_relay_t *r, struct lws *wsi)
+{
+    char name[300], value[TD_AUTH_COOKIE_MAX];
+    s_cookie_name(wsi, name);
+    if (s_cookie(wsi, name, value, sizeof value) != 0)
+        return NULL;
+    return td_auth_cookie_check(r->auth, value, td_relay_now(r) / 1000000);
+}
+
+/* The caller's identity from ?token= or the Authorization header, else from the login cookie
+ * (*by_cookie = 1), or NULL. Failed token attempts are audited and rate limited per remote
+ * address: while an address backs off, no token it sends is even compared (*limited = 1). */
+static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limited, int *by_cookie)
 {
     char tok[1024], hdr[1100], peer[64] = "";
     int have = 0;
-    *limited = 0;
+    *limited = *by_cookie = 0;
     if (s_query(wsi, "token", tok, sizeof tok) == 0 && tok[0]) {
         have = 1;
     } else {
         s_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof hdr);
         have = td_auth_header_token(hdr, tok, sizeof tok) == 0;
     }
-    if (!have)
-        return NULL;
-    lws_get_peer_simple(wsi, peer, sizeof peer);
-    int64_t now_ms = td_relay_now(r) / 1000;
-    if (!td_acl_login_allowed(r->acl, peer, now_ms)) {
-        *limited = 1;
-        return NULL;
+    const td_user_t *u = NULL;
+    if (have) {
+        lws_get_peer_simple(wsi, peer, sizeof peer);
+        int64_t now_ms = td_relay_now(r) / 1000;
+        if (!td_acl_login_allowed(r->acl, peer, now_ms)) {
+            *limited = 1;
+            return NULL;
+        }
+        if (!(u = td_auth_check(r->auth, tok))) {
+            td_acl_login_failed(r->acl, peer, now_ms);
+            td_acl_audit(r->acl, "", "auth_failed", "", peer);
+        }
     }
-    const td_user_t *u = td_auth_check(r->auth, tok);
-    if (!u) {
-        td_acl_login_failed(r->acl, peer, now_ms);
-        td_acl_audit(r->acl, "", "auth_failed", "", peer);
-    }
+    if (!u && (u = s_cookie_user(r, wsi)))
+        *by_cookie = 1;
     return u;
 }
 
@@ -255,10 +295,10 @@ static void s_http_reset(td_pss_t *pss)
     pss->resp = NULL;
     pss->body_len = pss->body_cap = pss->resp_len = 0;
     pss->body_over = pss->body_discard = pss->expect_body = 0;
-    pss->auth_done = pss->auth_limited = 0;
+    pss->auth_done = pss->auth_limited = pss->by_cookie = 0;
     pss->user = NULL;
     pss->phase = P_IDLE;
-    pss->location[0] = '\0';
+    pss->location[0] = pss->cookies[0][0] = pss->cookies[1][0] = '\0';
     pss->cache = pss->preflight = pss->cors = 0;
 }
 
@@ -311,6 +351,12 @@ static int s_http_write(td_pss_t *pss)
                                         (const uint8_t *)pss->location,
                                         (int)strlen(pss->location), &p, end))
             return -1;
+        for (int i = 0; i < 2; i++)
+            if (pss->cookies[i][0] &&
+                lws_add_http_header_by_name(wsi, (const uint8_t *)"Set-Cookie:",
+                                            (const uint8_t *)pss->cookies[i],
+                                            (int)strlen(pss->cookies[i]), &p, end))
+                return -1;
         if (pss->cache && lws_add_http_header_by_name(wsi, (const uint8_t *)"Cache-Control:",
                                                       (const uint8_t *)"max-age=2592000", 15, &p,
                                                       end))
@@ -1093,6 +1139,182 @@ void td_http_comment_hooks(td_relay_t *r)
 }
 
 /* Answers one request; the body (if any) has arrived. */
+/* ---- cookie login (jupyter_server's /login and /logout) ---------------------------------------- */
+
+/* Appends s to out (cap bytes) with HTML's five special characters escaped. */
+static void s_html(char *out, size_t cap, const char *s)
+{
+    size_t k = strlen(out);
+    for (; *s && k + 7 < cap; s++) {
+        const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
+                      : *s == '"' ? "&quot;" : *s == '\'' ? "&#39;" : NULL;
+        if (e)
+            k += (size_t)snprintf(out + k, cap - k, "%s", e);
+        else
+            out[k++] = *s;
+    }
+    out[k] = '\0';
+}
+
+/* The request's _xsrf cookie into out when it is one this relay could have made; otherwise a new
+ * token, which the answer then sets. */
+static void s_xsrf_cookie(td_pss_t *pss, char out[TD_XSRF_MAX])
+{
+    char cur[TD_XSRF_MAX];
+    if (s_cookie(pss->wsi, "_xsrf", cur, sizeof cur) == 0 && strspn(cur, "0123456789abcdef|") ==
+        strlen(cur) && td_xsrf_match(cur, cur)) {
+        memcpy(out, cur, sizeof cur);
+        return;
+    }
+    uint8_t rnd[TD_XSRF_RANDOM];
+    pss->r->env.random(pss->r->env.arg, rnd, sizeof rnd);
+    td_xsrf_make(rnd, td_relay_now(pss->r) / 1000000, out);
+    snprintf(pss->cookies[1], sizeof pss->cookies[1], "_xsrf=%s; Path=/; SameSite=Lax", out);
+}
+
+/* Sets the login cookie for user on the answer (and an _xsrf cookie if there is none yet). */
+static void s_login_cookie(td_pss_t *pss, const td_user_t *user)
+{
+    char name[300], value[TD_AUTH_COOKIE_MAX], xsrf[TD_XSRF_MAX];
+    s_cookie_name(pss->wsi, name);
+    if (td_auth_cookie_make(pss->r->auth, user, td_relay_now(pss->r) / 1000000, value) != 0)
+        return;
+    snprintf(pss->cookies[0], sizeof pss->cookies[0], "%s=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax",
+             name, value, TD_AUTH_COOKIE_DAYS * 86400);
+    s_xsrf_cookie(pss, xsrf);
+}
+
+/* jupyter_server's rule for a cookie-authenticated request that changes state: the _xsrf cookie
+ * comes back in X-XSRFToken (or X-CSRFToken), or as an _xsrf query or form argument. NULL when it
+ * does, else tornado's refusal message. */
+static const char *s_xsrf_refusal(td_pss_t *pss)
+{
+    struct lws *wsi = pss->wsi;
+    char cookie[256], sent[256];
+    if (lws_hdr_custom_copy(wsi, sent, sizeof sent, "x-xsrftoken:", 12) < 0 &&
+        lws_hdr_custom_copy(wsi, sent, sizeof sent, "x-csrftoken:", 12) < 0 &&
+        s_query(wsi, "_xsrf", sent, sizeof sent) != 0 &&
+        (!pss->body || td_route_form(pss->body, pss->body_len, "_xsrf", sent, sizeof sent) != 0))
+        sent[0] = '\0';
+    if (!sent[0])
+        return "'_xsrf' argument missing from POST";
+    if (s_cookie(wsi, "_xsrf", cookie, sizeof cookie) != 0 || !td_xsrf_match(cookie, sent))
+        return "XSRF cookie does not match POST argument";
+    return NULL;
+}
+
+/* Answers 302 to next when it is a path on this server ("/x", never "//host" or "/\host", no
+ * spaces or control bytes), else to fallback. */
+static void s_redirect(td_pss_t *pss, const char *next, const char *fallback)
+{
+    int ok = next[0] == '/' && next[1] != '/' && next[1] != '\\' && strlen(next) < sizeof pss->location;
+    for (const char *p = next; ok && *p; p++)
+        ok = *p > 0x20 && *p < 0x7f && *p != '\\';
+    snprintf(pss->location, sizeof pss->location, "%s", ok ? next : fallback);
+    s_respond(pss, 302, "text/plain", "", 0);
+}
+
+/* The login page: the form (with message, and next carried along), or who is signed in. */
+static void s_login_page(td_pss_t *pss, int status, const char *message, const char *next,
+                         const td_user_t *user)
+{
+    char xsrf[TD_XSRF_MAX], page[4096] = "<!doctype html><html><head><meta charset=\"utf-8\">"
+                                         "<title>Tandem relay</title></head><body><h1>Tandem relay</h1>";
+    size_t k = strlen(page);
+    if (user) {
+        k += (size_t)snprintf(page + k, sizeof page - k, "<p>Signed in as <b>");
+        s_html(page, sizeof page, user->username);
+        k = strlen(page);
+        snprintf(page + k, sizeof page - k, "</b>. <a href=\"/logout\">Sign out</a></p></body></html>");
+    } else {
+        s_xsrf_cookie(pss, xsrf);
+        if (message)
+            k += (size_t)snprintf(page + k, sizeof page - k, "<p role=\"alert\">%s</p>", message);
+        snprintf(page + k, sizeof page - k,
+                 "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"_xsrf\" value=\"%s\">"
+                 "<input type=\"hidden\" name=\"next\" value=\"", xsrf);
+        s_html(page, sizeof page, next);
+        k = strlen(page);
+        snprintf(page + k, sizeof page - k,
+                 "\"><label>Token <input type=\"password\" name=\"password\" autofocus></label> "
+                 "<button type=\"submit\">Sign in</button></form></body></html>");
+    }
+    s_respond(pss, status, "text/html; charset=utf-8", page, strlen(page));
+}
+
+/* GET /login: the form, or (signed in) a redirect to ?next= or the signed-in page. POST /login:
+ * XSRF-checked form with password = a token; success sets the login cookie and redirects. */
+static void s_h_login(td_pss_t *pss)
+{
+    td_relay_t *r = pss->r;
+    struct lws *wsi = pss->wsi;
+    char next[1024] = "";
+    if (pss->method == LWSHUMETH_GET) {
+        int limited, by_cookie;
+        if (s_query(wsi, "next", next, sizeof next) != 0)
+            next[0] = '\0';
+        const td_user_t *u = s_authenticate(r, wsi, &limited, &by_cookie);
+        if (u && !by_cookie)
+            s_login_cookie(pss, u);
+        if (u && next[0])
+            s_redirect(pss, next, "/login");
+        else if (limited)
+            s_respond_error(pss, 429, "Too many failed logins; try again later", NULL);
+        else
+            s_login_page(pss, 200, NULL, next, u);
+        return;
+    }
+    if (pss->method != LWSHUMETH_POST) {
+        s_respond_error(pss, 405, "Method Not Allowed", NULL);
+        return;
+    }
+    if (pss->body_over) {
+        s_respond_error(pss, 413, "Request body too large", NULL);
+        return;
+    }
+    const char *body = pss->body ? pss->body : "";
+    if (td_route_form(body, pss->body_len, "next", next, sizeof next) != 0)
+        next[0] = '\0';
+    const char *refusal = s_xsrf_refusal(pss);
+    if (refusal) {
+        s_respond_error(pss, 403, refusal, NULL);
+        return;
+    }
+    char pw[1024], peer[64] = "";
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    int64_t now_ms = td_relay_now(r) / 1000;
+    if (!td_acl_login_allowed(r->acl, peer, now_ms)) {
+        s_respond_error(pss, 429, "Too many failed logins; try again later", NULL);
+        return;
+    }
+    const td_user_t *u = td_route_form(body, pss->body_len, "password", pw, sizeof pw) == 0
+                             ? td_auth_check(r->auth, pw) : NULL;
+    memset(pw, 0, sizeof pw);
+    if (!u) {
+        td_acl_login_failed(r->acl, peer, now_ms);
+        td_acl_audit(r->acl, "", "auth_failed", "", peer);
+        s_login_page(pss, 401, "Invalid credentials", next, NULL);
+        return;
+    }
+    td_acl_audit(r->acl, u->username, "login", "", peer);
+    s_login_cookie(pss, u);
+    s_redirect(pss, next, "/login");
+}
+
+/* GET /logout: clears the login cookie. */
+static void s_h_logout(td_pss_t *pss)
+{
+    char name[300];
+    static const char page[] = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tandem relay"
+                               "</title></head><body><p>Signed out. <a href=\"/login\">Sign in</a>"
+                               "</p></body></html>";
+    s_cookie_name(pss->wsi, name);
+    snprintf(pss->cookies[0], sizeof pss->cookies[0], "%s=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax", name);
+    s_respond(pss, 200, "text/html; charset=utf-8", page, sizeof page - 1);
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
 static void s_handle(td_pss_t *pss)
 {
     td_relay_t *r = pss->r;
@@ -1119,9 +1341,17 @@ static void s_handle(td_pss_t *pss)
         s_respond_json(pss, 200, json_pack("{s:s, s:s}", "version", "2.14.2", "tandem", TD_VERSION));
         return;
     }
+    if (pss->route.id == TD_ROUTE_LOGIN) {
+        s_h_login(pss);
+        return;
+    }
+    if (pss->route.id == TD_ROUTE_LOGOUT) {
+        s_h_logout(pss);
+        return;
+    }
     int limited = pss->auth_limited;
     if (!pss->auth_done)
-        pss->user = s_authenticate(r, wsi, &limited);
+        pss->user = s_authenticate(r, wsi, &limited, &pss->by_cookie);
     if (!pss->user) {
         TD_LOG(TD_LOG_INFO, "relay.http", "%s: unauthenticated request refused%s",
                td_route_name(pss->route.id), limited ? " (rate limited)" : "");
@@ -1131,8 +1361,24 @@ static void s_handle(td_pss_t *pss)
             s_respond_error(pss, 403, "Forbidden", NULL);
         return;
     }
-    /* A token-authenticated request gets its Origin echoed, unless allow_origin narrows it. */
-    pss->cors = r->allow_origin ? s_cors_allowed(r, pss->origin) : 1;
+    if (pss->by_cookie) {
+        /* A browser's cookie rides along on cross-site requests: only our own origin may use it,
+         * and a change must echo the _xsrf cookie (jupyter_server answers these 404 and 403). */
+        if (!s_origin_ok(wsi, r->allow_origin)) {
+            s_respond_error(pss, 404, "Not Found", NULL);
+            return;
+        }
+        const char *refusal = pss->method == LWSHUMETH_GET ? NULL : s_xsrf_refusal(pss);
+        if (refusal) {
+            s_respond_error(pss, 403, refusal, NULL);
+            return;
+        }
+    } else if (s_cookie_user(r, wsi) != pss->user) {
+        s_login_cookie(pss, pss->user); /* as jupyter_server: a token login persists in a cookie */
+    }
+    /* A token-authenticated request gets its Origin echoed, unless allow_origin narrows it; a
+     * cookie-authenticated one only when allow_origin admits it. */
+    pss->cors = r->allow_origin || pss->by_cookie ? s_cors_allowed(r, pss->origin) : 1;
     if (!s_method_ok(pss->route.id, pss->method)) {
         s_respond_error(pss, 405, "Method Not Allowed", NULL);
         return;
@@ -1276,7 +1522,8 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
     if (!s_host_ok(r, wsi))
         return s_reject_upgrade(wsi, 403, "Host not allowed");
     int limited;
-    const td_user_t *user = s_authenticate(r, wsi, &limited);
+    int by_cookie;
+    const td_user_t *user = s_authenticate(r, wsi, &limited, &by_cookie);
     if (!user) {
         TD_LOG(TD_LOG_INFO, "relay.ws", "unauthenticated websocket refused");
         return s_reject_upgrade(wsi, limited ? 429 : 403, limited ? "Too many failed logins" : "Forbidden");
@@ -1411,7 +1658,7 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
             return s_ws_fail(wsi, pss, 1011, "no such file");
         snprintf(pss->kernel_id, sizeof pss->kernel_id, "comments:%.200s", norm);
         int limited;
-        if (!(pss->user = s_authenticate(r, wsi, &limited)))
+        if (!(pss->user = s_authenticate(r, wsi, &limited, &pss->by_cookie)))
             return s_ws_fail(wsi, pss, 1008, "unauthenticated");
         pss->events_next = s_event_subs;
         s_event_subs = pss;
@@ -1423,7 +1670,7 @@ static int s_ws_established(td_relay_t *r, struct lws *wsi, td_pss_t *pss, int v
         if (s_query(wsi, "sessionId", sid, sizeof sid) != 0)
             sid[0] = '\0';
         int limited;
-        const td_user_t *user = s_authenticate(r, wsi, &limited);
+        const td_user_t *user = s_authenticate(r, wsi, &limited, &pss->by_cookie);
         pss->peer = user ? td_room_join(r, route.arg, sid, user, pss, &code, reason, sizeof reason)
                          : NULL;
         return pss->peer ? 0 : s_ws_fail(wsi, pss, code, user ? reason : "unauthenticated");
@@ -1603,9 +1850,9 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (!pss->expect_body)
             s_handle(pss);
         else {
-            pss->user = s_authenticate(r, wsi, &pss->auth_limited);
+            pss->user = s_authenticate(r, wsi, &pss->auth_limited, &pss->by_cookie);
             pss->auth_done = 1;
-            pss->body_discard = !pss->user;
+            pss->body_discard = !pss->user && strcmp(pss->path, "/login") != 0;
         } /* s_handle answers 403; buffer nothing for a stranger */
         return 0;
     }
@@ -1613,7 +1860,8 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (pss->body_over || pss->body_discard || !len)
             return 0;
         if (pss->body_len + len >
-            (strncmp(pss->path, "/api/contents", 13) == 0 ? S_MAX_CONTENTS_BODY : S_MAX_BODY)) {
+            (strncmp(pss->path, "/api/contents", 13) == 0 ? S_MAX_CONTENTS_BODY
+             : strcmp(pss->path, "/login") == 0           ? S_MAX_LOGIN_BODY : S_MAX_BODY)) {
             pss->body_over = 1;
             return 0;
         }

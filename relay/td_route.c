@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "td/td_base64.h"
 #include "td/td_error.h"
 #include "td_route.h"
 
@@ -32,6 +33,8 @@ static const s_entry_t s_table[] = {
     {TD_ROUTE_COMMENT_EVENTS, "api/comments/events"},
     {TD_ROUTE_SESSIONS, "api/sessions"},
     {TD_ROUTE_SESSION, "api/sessions/*"},
+    {TD_ROUTE_LOGIN, "login"},
+    {TD_ROUTE_LOGOUT, "logout"},
     {TD_ROUTE_PROBE, ""},
     {TD_ROUTE_PROBE, "tree"},
     {TD_ROUTE_PROBE, "lab"},
@@ -212,6 +215,8 @@ const char *td_route_name(td_route_id_t id)
     switch (id) {
     case TD_ROUTE_PROBE: return "probe";
     case TD_ROUTE_API: return "api";
+    case TD_ROUTE_LOGIN: return "login";
+    case TD_ROUTE_LOGOUT: return "logout";
     case TD_ROUTE_STATUS: return "status";
     case TD_ROUTE_ME: return "me";
     case TD_ROUTE_KSPECS: return "kernelspecs";
@@ -252,6 +257,69 @@ int td_route_query(const char *const *frags, size_t n, const char *key, char *ou
             return TD_E2BIG;
         memcpy(out, f + klen + 1, vlen + 1);
         return 0;
+    }
+    return TD_ENOENT;
+}
+
+/* Decodes a form field [s, end) into out; returns 0, TD_E2BIG or TD_EPROTO. */
+static int s_form_decode(const char *s, const char *end, char *out, size_t cap)
+{
+    size_t k = 0;
+    while (s < end) {
+        int c = (unsigned char)*s++;
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = end - s >= 2 ? td_hex_value(s[0]) : -1, lo = end - s >= 2 ? td_hex_value(s[1]) : -1;
+            if (hi < 0 || lo < 0)
+                return TD_EPROTO;
+            c = hi << 4 | lo;
+            s += 2;
+        }
+        if (c == 0)
+            return TD_EPROTO;
+        if (k + 1 >= cap)
+            return TD_E2BIG;
+        out[k++] = (char)c;
+    }
+    out[k] = '\0';
+    return 0;
+}
+
+int td_route_form(const char *body, size_t len, const char *key, char *out, size_t cap)
+{
+    char name[64];
+    const char *end = body + len;
+    for (const char *f = body; f < end;) {
+        const char *amp = memchr(f, '&', (size_t)(end - f)), *fend = amp ? amp : end;
+        const char *eq = memchr(f, '=', (size_t)(fend - f));
+        if (eq && s_form_decode(f, eq, name, sizeof name) == 0 && strcmp(name, key) == 0)
+            return s_form_decode(eq + 1, fend, out, cap);
+        f = fend + 1;
+    }
+    return TD_ENOENT;
+}
+
+int td_route_cookie(const char *header, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = header; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *semi = strchr(p, ';'), *end = semi ? semi : p + strlen(p);
+        if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1;
+            while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            if (end - v >= 2 && v[0] == '"' && end[-1] == '"')
+                v++, end--;
+            if ((size_t)(end - v) >= cap)
+                return TD_E2BIG;
+            memcpy(out, v, (size_t)(end - v));
+            out[end - v] = '\0';
+            return 0;
+        }
+        p = end;
     }
     return TD_ENOENT;
 }

@@ -10,6 +10,8 @@ typedef enum {
     TD_ROUTE_NONE = 0,        /* no such endpoint: 404 */
     TD_ROUTE_PROBE,           /* "/", "/tree", "/lab": answered 404 like a token-only server */
     TD_ROUTE_API,             /* /api */
+    TD_ROUTE_LOGIN,           /* /login: the cookie login form (GET) and its submission (POST) */
+    TD_ROUTE_LOGOUT,          /* /logout */
     TD_ROUTE_STATUS,          /* /api/status */
     TD_ROUTE_ME,              /* /api/me */
     TD_ROUTE_KSPECS,          /* /api/kernelspecs */
@@ -60,6 +62,16 @@ const char *td_route_name(td_route_id_t id);
  * bytes, NUL-terminated). Fragments without '=' (the cache-buster "?1700000000000") never match a
  * key. Returns 0, TD_ENOENT when absent, TD_E2BIG when the value does not fit. */
 int td_route_query(const char *const *frags, size_t n, const char *key, char *out, size_t cap);
+
+/* Finds key in an application/x-www-form-urlencoded body (len bytes, not NUL-terminated) and
+ * copies its decoded value ('+' is a space, %XX a byte) into out (cap bytes, NUL-terminated).
+ * Returns 0, TD_ENOENT when absent, TD_E2BIG when it does not fit, TD_EPROTO on a bad escape or a
+ * decoded NUL. */
+int td_route_form(const char *body, size_t len, const char *key, char *out, size_t cap);
+
+/* Finds cookie name in a Cookie header value ("a=1; b=2") and copies its value (surrounding
+ * double quotes removed) into out (cap bytes). Returns 0, TD_ENOENT or TD_E2BIG. */
+int td_route_cookie(const char *header, const char *name, char *out, size_t cap);
 
 /* 1 when s looks like a kernel or session id (a UUID: hex digits and dashes, 1..64 chars). */
 int td_route_is_id(const char *s);

@@ -35,3 +35,9 @@ size_t td_base64_encode(const uint8_t *p, size_t n, size_t line, char *out)
     *o = '\0';
     return (size_t)(o - out);
 }
+
+int td_hex_value(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}

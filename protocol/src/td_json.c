@@ -32,6 +32,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "td/td_base64.h"
 #include "td/td_json.h"
 
 #if JSON_INTEGER_IS_LONG_LONG
@@ -206,16 +207,6 @@ static inline int s_buf_reserve(s_buf_t *b, size_t extra)
     return b->cap - b->len >= extra ? 0 : s_buf_grow(b, extra);
 }
 
-static int s_hex(uint8_t c)
-{
-    if (S_DIGIT(c))
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* The four hex digits at p as a code unit, or -1. */
 static int32_t s_hex4(const uint8_t *p, const uint8_t *end)
 {
@@ -223,7 +214,7 @@ static int32_t s_hex4(const uint8_t *p, const uint8_t *end)
         return -1;
     int32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = s_hex(p[i]);
+        int h = td_hex_value(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -12,8 +12,8 @@ export function skipUnlessReady() {
   if (!RELAY || !existsSync(RELAY)) { console.log('SKIP: TANDEM_RELAY not set or missing'); process.exit(77); }
 }
 
-export async function startRelay({ token = 'tok-' + Math.random().toString(36).slice(2), args = [], env = {} } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'tandem-relay-'));
+export async function startRelay({ token = 'tok-' + Math.random().toString(36).slice(2), args = [], env = {},
+                                   root = mkdtempSync(join(tmpdir(), 'tandem-relay-')) } = {}) {
   const proc = spawn(RELAY, ['--root', root, '--port', '0', '--token', token, ...args], {
     env: { ...process.env, JUPYTER_PATH: join(BUILD, 'share/jupyter'), PYDEVD_DISABLE_FILE_VALIDATION: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'] });
@@ -43,14 +43,15 @@ export async function startRelay({ token = 'tok-' + Math.random().toString(36).s
       try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
       return { status: r.status, json, text, headers: r.headers };
     },
-    // SIGTERM; resolves with the exit status and whether the runtime dir is clean.
-    async stop() {
+    // SIGTERM; resolves with the exit status and whether the runtime dir is clean. The root is
+    // removed unless keepRoot (a restart on the same root follows).
+    async stop({ keepRoot = false } = {}) {
       proc.kill('SIGTERM');
       const t0 = Date.now();
       const res = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
       if (!res) { proc.kill('SIGKILL'); throw new Error('relay did not exit within 10 s of SIGTERM'); }
       const left = existsSync(join(root, '.tandem/runtime')) ? readdirSync(join(root, '.tandem/runtime')) : [];
-      rmSync(root, { recursive: true, force: true });
+      if (!keepRoot) rmSync(root, { recursive: true, force: true });
       return { ...res, ms: Date.now() - t0, leftover: left };
     },
   };

@@ -56,4 +56,11 @@ void test_td_base64(void)
     TD_ASSERT_EQ(got[230], '\n');
     TD_ASSERT_EQ(got[271], '\n');
     free(got);
+    TD_ASSERT_EQ(td_hex_value('0'), 0);
+    TD_ASSERT_EQ(td_hex_value('9'), 9);
+    TD_ASSERT_EQ(td_hex_value('a'), 10);
+    TD_ASSERT_EQ(td_hex_value('F'), 15);
+    TD_ASSERT_EQ(td_hex_value('g'), -1);
+    TD_ASSERT_EQ(td_hex_value('/'), -1);
+    TD_ASSERT_EQ(td_hex_value(0), -1);
 }

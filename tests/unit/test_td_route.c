@@ -95,4 +95,35 @@ void test_td_route(void)
     TD_ASSERT_EQ(td_route_is_id("../x"), 0);
     TD_ASSERT_EQ(td_route_is_id(""), 0);
     TD_ASSERT_STR_EQ(td_route_name(TD_ROUTE_KERNELS), "kernels");
+
+    /* /login, /logout; form bodies; Cookie headers. */
+    TD_ASSERT_EQ(s_id("/login"), TD_ROUTE_LOGIN);
+    TD_ASSERT_EQ(s_id("/logout"), TD_ROUTE_LOGOUT);
+    static const char form[] = "next=%2Fapi%2Fme%3Fa%3D1&password=a+b%26c&_xsrf=2%7Cab&%70w=x&empty=&bad=%4&nul=%00";
+    size_t flen = sizeof form - 1;
+    TD_ASSERT_OK(td_route_form(form, flen, "next", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "/api/me?a=1");
+    TD_ASSERT_OK(td_route_form(form, flen, "password", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "a b&c");
+    TD_ASSERT_OK(td_route_form(form, flen, "pw", out, sizeof out)); /* encoded key */
+    TD_ASSERT_STR_EQ(out, "x");
+    TD_ASSERT_OK(td_route_form(form, flen, "empty", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "");
+    TD_ASSERT_EQ(td_route_form(form, flen, "bad", out, sizeof out), TD_EPROTO);
+    TD_ASSERT_EQ(td_route_form(form, flen, "nul", out, sizeof out), TD_EPROTO);
+    TD_ASSERT_EQ(td_route_form(form, flen, "missing", out, sizeof out), TD_ENOENT);
+    TD_ASSERT_EQ(td_route_form(form, 4, "next", out, sizeof out), TD_ENOENT); /* "next" without '=' */
+    TD_ASSERT_EQ(td_route_form(form, flen, "next", out, 4), TD_E2BIG);
+    TD_ASSERT_EQ(td_route_form("", 0, "next", out, sizeof out), TD_ENOENT);
+    static const char ck[] = "a=1; _xsrf=\"2|ab|cd|1\";username-h-1=v|1|s ;  last=";
+    TD_ASSERT_OK(td_route_cookie(ck, "_xsrf", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "2|ab|cd|1");
+    TD_ASSERT_OK(td_route_cookie(ck, "username-h-1", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "v|1|s");
+    TD_ASSERT_OK(td_route_cookie(ck, "last", out, sizeof out));
+    TD_ASSERT_STR_EQ(out, "");
+    TD_ASSERT_EQ(td_route_cookie(ck, "xsrf", out, sizeof out), TD_ENOENT);
+    TD_ASSERT_EQ(td_route_cookie(ck, "username-h", out, sizeof out), TD_ENOENT);
+    TD_ASSERT_EQ(td_route_cookie(ck, "_xsrf", out, 4), TD_E2BIG);
+    TD_ASSERT_EQ(td_route_cookie("", "a", out, sizeof out), TD_ENOENT);
 }

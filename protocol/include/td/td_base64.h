@@ -1,5 +1,5 @@
 /* td_base64.h: standard base64 (RFC 4648 §4, padded), the encoding Jupyter uses for binary file
- * contents and for images in display data. */
+ * contents and for images in display data; and reading hex digits. */
 #ifndef TD_BASE64_H
 #define TD_BASE64_H
 
@@ -14,5 +14,8 @@ TD_EXPORT size_t td_base64_encoded_len(size_t n, size_t line);
  * line 0 writes one unbroken string; line > 0 ends every line of that many characters, and a last
  * shorter one, with "\n" (Python's base64.encodebytes is line 76). Returns the length written. */
 TD_EXPORT size_t td_base64_encode(const uint8_t *p, size_t n, size_t line, char *out);
+
+/* The value of hex digit c (either case), or -1 when c is not one. */
+TD_EXPORT int td_hex_value(int c);
 
 #endif
