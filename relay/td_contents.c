@@ -1257,7 +1257,7 @@ static int s_file_bytes(json_t *model, const char *rel, s_buf_t *out, json_t **e
 
 /* FileContentsManager.save (and LargeFileManager's chunks) without the final get. Returns 0 or an
  * HTTP status with *err set. */
-static int s_save(td_contents_t *c, const char *rel, json_t *model, json_t **err)
+static int s_save(td_contents_t *c, const char *rel, json_t *model, json_t **err, s_buf_t *keep)
 {
     const char *type = json_string_value(json_object_get(model, "type"));
     json_t *chunk = json_object_get(model, "chunk");
@@ -1283,7 +1283,10 @@ static int s_save(td_contents_t *c, const char *rel, json_t *model, json_t **err
         }
         s_wsrc_t w = {b.p, b.n, -1, NULL, 0};
         rc = s_write(c, rel, &w);
-        free(b.p);
+        if (rc == 0 && keep)
+            *keep = b;
+        else
+            free(b.p);
         if (rc != 0)
             return s_err_write(err, -rc, rel);
         /* One checkpoint should always exist for notebooks. */
@@ -1304,7 +1307,10 @@ static int s_save(td_contents_t *c, const char *rel, json_t *model, json_t **err
         json_int_t ch = json_integer_value(chunk);
         s_wsrc_t w = {b.p, b.n, -1, NULL, json_is_integer(chunk) && ch != 1};
         rc = s_write(c, rel, &w);
-        free(b.p);
+        if (rc == 0 && keep && !w.append)
+            *keep = b;
+        else
+            free(b.p);
         return rc != 0 ? s_err_write(err, -rc, rel) : 0;
     }
     if (strcmp(type, "directory") == 0) {
@@ -1325,7 +1331,7 @@ static int s_save(td_contents_t *c, const char *rel, json_t *model, json_t **err
 /* save + get(content=0): the model answered by PUT, POST and copies. */
 static int s_save_and_get(td_contents_t *c, const char *rel, json_t *model, int ok, json_t **out)
 {
-    int st = s_save(c, rel, model, out);
+    int st = s_save(c, rel, model, out, NULL);
     if (st != 0)
         return st;
     st = s_get(c, rel, NULL, NULL, 0, 0, out);
@@ -1664,6 +1670,37 @@ void td_contents_destroy(td_contents_t **self_p)
         if (td_contents_path_norm((path), (rel), sizeof(rel)) != 0)                                \
             return s_err((out), 404, NULL, "%s is not a valid path", (path));                      \
     } while (0)
+
+int td_contents_save(td_contents_t *c, const char *path, json_t *model, char **data, size_t *len,
+                     char hash[65], json_t **err)
+{
+    char rel[S_PATH_MAX];
+    json_t *e = NULL;
+    s_buf_t b = {0};
+    *data = NULL;
+    *len = 0;
+    const char *type = json_string_value(json_object_get(model, "type"));
+    int st = td_contents_path_norm(path, rel, sizeof rel) != 0
+                 ? s_err(&e, 404, NULL, "file or directory '%s' does not exist", path)
+             : !type || (strcmp(type, "notebook") != 0 && strcmp(type, "file") != 0) ||
+                     json_object_get(model, "chunk")
+                 ? s_err(&e, 400, NULL, "Only whole notebooks and files are saved here")
+                 : s_save(c, rel, model, &e, &b);
+    if (st == 0 && !b.p && s_buf_add(&b, "", 0) != 0) /* an empty file */
+        st = s_err(&e, 500, NULL, "out of memory");
+    if (st == 0) {
+        *data = b.p;
+        *len = b.n;
+        s_sha256_hex(b.p, b.n, hash);
+    } else {
+        free(b.p);
+    }
+    if (err)
+        *err = e;
+    else
+        json_decref(e);
+    return st == 0 ? 200 : st;
+}
 
 int td_contents_read(td_contents_t *c, const char *path, char **data, size_t *len, char hash[65],
                      json_t **err)

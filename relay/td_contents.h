@@ -59,6 +59,13 @@ int td_contents_checkpoint_restore(td_contents_t *self, const char *path, const 
 int td_contents_checkpoint_delete(td_contents_t *self, const char *path, const char *id,
                                   json_t **out);
 
+/* Saves model (a whole notebook or file: PUT's body with "type" and "content") at API path as
+ * td_contents_put would, and hands back exactly the bytes written: *data malloc'd and NUL-terminated
+ * (caller frees), *len without the NUL, hash their td_contents_read hash. Returns 200, or an HTTP
+ * status with *err (may be NULL) an error body (new reference). */
+int td_contents_save(td_contents_t *self, const char *path, json_t *model, char **data,
+                     size_t *len, char hash[65], json_t **err);
+
 /* The raw bytes of the regular file at API path, read as td_contents_get would (confined to the
  * root, at most TD_CONTENTS_MAX_READ): *data is malloc'd and NUL-terminated (caller frees), *len
  * excludes the NUL, and hash (may be NULL) receives the model's "hash" of those bytes (hex

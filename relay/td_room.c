@@ -537,24 +537,29 @@ static const char *s_save(td_room_t *room)
     json_t *model = json_pack("{s:s, s:s, s:O}", "type",
                               room->kind == R_NOTEBOOK ? "notebook" : "file", "format",
                               room->kind == R_NOTEBOOK ? "json" : "text", "content", written);
-    json_t *ans = NULL;
-    int status = model ? td_contents_put(room->r->contents, room->path, model, &ans) : 500;
+    s_file_t f = {0};
+    int status = model ? td_contents_save(room->r->contents, room->path, model, &f.raw, &f.len,
+                                          f.hash, NULL)
+                       : 500;
     json_decref(model);
-    json_decref(ans);
     json_decref(content);
     json_decref(written);
-    if (status != 200 && status != 201) {
+    if (status != 200) {
         TD_LOG(TD_LOG_ERROR, "relay.room", "%s: save failed (%d)", room->path, status);
         return "failed";
     }
-    /* What the file now holds (embedded comments and all) becomes the base. */
-    s_file_t f;
-    char why[160];
+    /* What we wrote (embedded comments and all) becomes the base. Another program may have
+     * written between our rename and the stamp: then the file no longer has our hash, and the
+     * next poll must look (no stamp), so that its edit is merged rather than taken for ours. */
+    char *now = NULL, now_hash[65] = "";
+    size_t now_len;
     s_file_stamp(room, room->disk_stamp, sizeof room->disk_stamp);
-    if (s_file_read(room, &f, why, sizeof why) == 200) {
-        s_set_base(room, &f);
+    if (td_contents_read(room->r->contents, room->path, &now, &now_len, now_hash, NULL) != 200 ||
+        strcmp(now_hash, f.hash) != 0)
+        room->disk_stamp[0] = '\0';
+    free(now);
+    if (s_set_base(room, &f) == 0)
         td_ynb_mark_saved(room->doc, room->base_hash);
-    }
     s_file_fini(&f);
     room->saved_changes = room->changes;
     TD_LOG(TD_LOG_INFO, "relay.room", "%s: saved", room->path);

@@ -299,6 +299,30 @@ static void s_files(td_contents_t *c)
     TD_ASSERT(raw == NULL && json_is_object(m));
     json_decref(m);
     TD_ASSERT_EQ(td_contents_read(c, "sub", &raw, &rawn, NULL, NULL), 400); /* not a file */
+    /* td_contents_save hands back exactly what it wrote, with td_contents_read's hash. */
+    char hash2[65];
+    json_t *save = json_pack("{s:s, s:s, s:{s:i, s:i, s:{}, s:[]}}", "type", "notebook", "format",
+                             "json", "content", "nbformat", 4, "nbformat_minor", 5, "metadata", "cells");
+    TD_ASSERT_EQ(td_contents_save(c, "saved.ipynb", save, &raw, &rawn, hash, NULL), 200);
+    char *back = NULL;
+    size_t backn = 0;
+    TD_ASSERT_EQ(td_contents_read(c, "saved.ipynb", &back, &backn, hash2, NULL), 200);
+    TD_ASSERT(rawn == backn && memcmp(raw, back, rawn) == 0 && raw[rawn] == '\0');
+    TD_ASSERT_STR_EQ(hash, hash2);
+    free(raw);
+    free(back);
+    json_decref(save);
+    save = json_pack("{s:s, s:s, s:s}", "type", "file", "format", "text", "content", "");
+    TD_ASSERT_EQ(td_contents_save(c, "empty.txt", save, &raw, &rawn, hash, NULL), 200);
+    TD_ASSERT(rawn == 0 && raw && raw[0] == '\0');
+    TD_ASSERT_STR_EQ(hash, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    free(raw);
+    TD_ASSERT_EQ(td_contents_save(c, "../out.txt", save, &raw, &rawn, hash, &m), 404);
+    TD_ASSERT(raw == NULL && json_is_object(m));
+    json_decref(m);
+    json_object_set_new(save, "type", json_string("directory"));
+    TD_ASSERT_EQ(td_contents_save(c, "d", save, &raw, &rawn, hash, NULL), 400);
+    json_decref(save);
     q.hash = "2";
     TD_ASSERT_EQ(s_status(td_contents_get(c, "a.txt", &q, &m), &m), 400);
     q.hash = NULL;
