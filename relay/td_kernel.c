@@ -107,6 +107,7 @@ struct td_kernel {
     int spawns;                    /* processes started; > 1 means a restart */
     int64_t live_since_us;
     int64_t nudge_since_us;
+    uint64_t nudge_ms;             /* the delay before the next nudge: 10 ms, doubling to S_NUDGE_MS */
     int state;
     int got_info, got_iopub, live;
     char exec_state[16];
@@ -516,7 +517,10 @@ static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const 
     td_obuf_unref(&enc[1]);
 }
 
-/* Sends a relay-made message (kernel_info_request, shutdown_request...) on one of our sockets;
+static void s_drain_kernel(td_kernel_t *k, int which);
+
+/* Sends a relay-made message (kernel_info_request, shutdown_request...) on our shell or control
+ * socket, then drains it (a send can swallow the readiness edge of a reply that already came);
  * msg_id (may be NULL) receives its id. */
 static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *content_new,
                       char msg_id[TD_UUID_LEN + 1])
@@ -539,6 +543,7 @@ static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *
         if (zmq_send(sock, f.data[i], f.len[i], ZMQ_DONTWAIT | (i + 1 < f.n ? ZMQ_SNDMORE : 0)) < 0)
             rc = TD_EAGAIN;
     td_frames_fini(&f);
+    s_drain_kernel(k, sock == k->shell ? 1 : 2);
     return rc;
 }
 
@@ -601,9 +606,12 @@ static void s_on_nudge(uv_timer_t *t)
     if (waited > 60 * 1000000LL && k->restart_waiters) {
         TD_LOG(TD_LOG_WARN, "relay.kernel", "kernel %s: no kernel_info_reply after 60 s", k->id);
         td_waiters_fire(&k->restart_waiters, k, TD_ESTATE);
-        uv_timer_set_repeat(&k->nudge, 5000);
+        k->nudge_ms = 5000;
     }
     s_send_own(k, k->shell, "kernel_info_request", NULL, NULL);
+    uv_timer_start(&k->nudge, s_on_nudge, k->nudge_ms, 0);
+    if (k->nudge_ms < S_NUDGE_MS)
+        k->nudge_ms = k->nudge_ms * 2 < S_NUDGE_MS ? k->nudge_ms * 2 : S_NUDGE_MS;
 }
 
 /* ---- server-side executions ----------------------------------------------------------------- */
@@ -951,8 +959,11 @@ static void *s_zsock(td_kernel_t *k, int type, td_channel_t ch, const char *iden
     void *s = zmq_socket(k->r->zctx, type);
     if (!s)
         return NULL;
-    int zero = 0;
+    /* A kernel binds its ports a few milliseconds after it is spawned, and our connects usually
+     * come first: retry every 10 ms, not libzmq's 100, or every start waits for the retry. */
+    int zero = 0, retry_ms = 10;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &retry_ms, sizeof retry_ms);
     if (identity)
         zmq_setsockopt(s, ZMQ_ROUTING_ID, identity, strlen(identity));
     if (type == ZMQ_SUB)
@@ -1161,7 +1172,8 @@ static int s_spawn(td_kernel_t *k, char *msg, size_t cap)
     k->hung = 0;
     k->spawns++;
     k->nudge_since_us = td_relay_now(k->r);
-    uv_timer_start(&k->nudge, s_on_nudge, 50, S_NUDGE_MS);
+    k->nudge_ms = 20;
+    uv_timer_start(&k->nudge, s_on_nudge, 10, 0);
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s (%s) started, pid %d", k->id, k->name, k->pid);
     rc = 0;
 done:
@@ -1381,9 +1393,7 @@ int td_kernel_interrupt(td_kernel_t *k)
     TD_LOG(TD_LOG_INFO, "relay.kernel", "kernel %s: interrupt (%s)", k->id,
            k->interrupt_message ? "message" : "signal");
     if (k->interrupt_message) {
-        int rc = s_send_own(k, k->control, "interrupt_request", NULL, NULL);
-        s_drain_kernel(k, 2);
-        return rc;
+        return s_send_own(k, k->control, "interrupt_request", NULL, NULL);
     }
     if (kill(-k->pid, SIGINT) != 0 && kill(k->pid, SIGINT) != 0)
         return TD_ESTATE;
@@ -1416,7 +1426,6 @@ int td_kernel_restart(td_kernel_t *k, td_waiter_t *w)
         return 0;
     }
     s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 1), NULL);
-    s_drain_kernel(k, 2);
     uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
     return 0;
 }
@@ -1435,7 +1444,6 @@ void td_kernel_shutdown(td_kernel_t *k, td_waiter_t *w)
         return;
     }
     s_send_own(k, k->control, "shutdown_request", json_pack("{s:b}", "restart", 0), NULL);
-    s_drain_kernel(k, 2);
     uv_timer_start(&k->kill_timer, s_on_kill, S_KILL_MS, 0);
 }
 

@@ -12,11 +12,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BUILD = process.env.TANDEM_BUILD || join(here, '../../build');
+const BUILD = resolve(process.env.TANDEM_BUILD || join(here, '../../build'));
 process.env.TANDEM_RELAY ||= join(BUILD, 'relay/tandem-relay');
 process.env.TANDEM_BUILD = BUILD;
 process.chdir(join(here, '../relay')); // node_modules (ws) live there
