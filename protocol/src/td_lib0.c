@@ -29,6 +29,11 @@ uint8_t *td_lib0_enc_steal(td_lib0_enc_t *e, size_t *len)
 {
     uint8_t *out = NULL;
     if (e->err == 0) {
+        /* Fitted: stolen buffers are often kept for good (item content). Shrinking in place
+         * cannot fail in practice; if it does, the larger buffer is still correct. */
+        uint8_t *fit = e->buf && e->cap > e->len ? realloc(e->buf, e->len ? e->len : 1) : NULL;
+        if (fit)
+            e->buf = fit;
         out = e->buf ? e->buf : malloc(1);
         if (out && len)
             *len = e->len;
@@ -866,18 +871,35 @@ size_t td_lib0_utf8_seq_len(const uint8_t *s, size_t n)
 
 bool td_lib0_utf8_valid(const uint8_t *s, size_t n)
 {
-    for (size_t i = 0, len; i < n; i += len)
-        if ((len = s[i] < 0x80 ? 1 : s_utf8_seq_len(s + i, n - i)) == 0)
+    size_t i = 0;
+    while (i < n) {
+        /* Skips ASCII eight bytes at a time: strings are mostly ASCII, and peers send large ones. */
+        uint64_t w;
+        while (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0))
+            i += 8;
+        if (i == n)
+            break;
+        size_t len = s[i] < 0x80 ? 1 : s_utf8_seq_len(s + i, n - i);
+        if (len == 0)
             return false;
+        i += len;
+    }
     return true;
 }
 
 size_t td_lib0_utf16_len(const uint8_t *s, size_t n)
 {
-    /* Every byte that is not a continuation byte starts one unit; 4-byte leads start two. */
-    size_t units = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = s[i];
+    /* Every byte that is not a continuation byte starts one unit; 4-byte leads start two. ASCII
+     * words, the common case, are one unit per byte. */
+    size_t units = 0, i = 0;
+    while (i < n) {
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0)) {
+            units += 8;
+            i += 8;
+            continue;
+        }
+        uint8_t c = s[i++];
         units += (c & 0xc0) != 0x80;
         units += c >= 0xf0;
     }

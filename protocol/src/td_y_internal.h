@@ -192,9 +192,12 @@ struct td_ytype {
     char *node_name; /* XmlElement / XmlHook, owned */
     td__item_t *start;
     uint64_t length; /* countable, non-deleted units of the list */
-    /* map part: keys in first-set order, the current item of each, and a hash index */
+    /* map part: keys in first-set order, the current (rightmost) and first item of each key's
+     * chain, and a hash index. Integration starts its conflict scan at the first item, which
+     * would otherwise be a walk over the whole chain. */
     td__key_t **keys;
     td__item_t **vals;
+    td__item_t **starts;
     size_t nkeys, capkeys;
     td__u64map_t kindex; /* (uintptr_t)key -> position in keys */
     td__marker_t markers[TD__NMARKERS];
@@ -202,11 +205,13 @@ struct td_ytype {
     uint64_t txn_mark; /* the transaction that last listed it as changed */
 };
 
-/* Per-client struct array, sorted by clock and contiguous. */
+/* Per-client struct array, sorted by clock and contiguous. Many clients only ever write one
+ * struct (every peer that set one map key), so the first lives in `one` until a second comes. */
 typedef struct td__client {
     uint64_t client;
-    td__item_t **v;
+    td__item_t **v; /* &one, or owned */
     size_t n, cap;
+    td__item_t *one;
 } td__client_t;
 
 typedef struct td__txn {
@@ -226,9 +231,10 @@ typedef struct td__txn {
 struct td_ydoc {
     uint64_t client_id;
     bool gc;
-    td__client_t **clients;
+    td__client_t **clients; /* owned, in order of arrival */
     size_t nclients, capclients;
-    td__u64map_t client_index;
+    td__client_t **client_tab; /* hash index of the same records, by client id */
+    size_t capclient_tab;
     td_ytype_t **roots;
     size_t nroots, caproots;
     td_ytype_t *all_types;
@@ -262,7 +268,11 @@ td__key_t *td__ydoc_key(td_ydoc_t *doc, const char *s, size_t n);
 td_ytype_t *td__ytype_new(td_ydoc_t *doc, int kind, const char *node_name, size_t node_len);
 void td__ytype_free(td_ytype_t *t);
 td__item_t *td__ytype_map_get(const td_ytype_t *t, const td__key_t *key);
+/* Sets the key's current item; a new key's chain starts with it. 0 or TD_ENOMEM. */
 int td__ytype_map_set(td_ytype_t *t, td__key_t *key, td__item_t *item);
+/* The first item of the key's chain (NULL when none), and its setter for a known key. */
+td__item_t *td__ytype_map_start(const td_ytype_t *t, const td__key_t *key);
+void td__ytype_map_set_start(td_ytype_t *t, const td__key_t *key, td__item_t *item);
 void td__ytype_markers_clear(td_ytype_t *t);
 void td__ytype_marker_replace(td_ytype_t *t, td__item_t *from, td__item_t *to, uint64_t shift);
 td_ytype_t *td__ydoc_root_by_name(td_ydoc_t *doc, const char *name, size_t n, bool create);

@@ -159,11 +159,12 @@ void td_ydoc_destroy(td_ydoc_t **self_p)
         td__client_t *cl = doc->clients[c];
         for (size_t i = 0; i < cl->n; i++)
             td__item_free(cl->v[i]);
-        free(cl->v);
+        if (cl->v != &cl->one)
+            free(cl->v);
         free(cl);
     }
     free(doc->clients);
-    td__u64map_fini(&doc->client_index);
+    free(doc->client_tab);
     for (td_ytype_t *t = doc->all_types, *next; t; t = next) {
         next = t->next_all;
         td__ytype_free(t);
@@ -238,10 +239,49 @@ int td_ydoc_unobserve(td_ydoc_t *self, td_ydoc_observe_fn *fn, void *arg)
 /* ---- store ------------------------------------------------------------------------------------
  */
 
+/* The client table is open addressing over the client records themselves: a slot holds the
+ * record or NULL, so the index costs a pointer per slot and a lookup reads the record it returns
+ * anyway. Records never move or go away while the document lives. */
+static size_t s_client_slot(uint64_t client, size_t cap)
+{
+    return (size_t)((client * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
+}
+
 td__client_t *td__ydoc_client(const td_ydoc_t *doc, uint64_t client)
 {
-    size_t *at = td__u64map_get(&doc->client_index, client);
-    return at ? doc->clients[*at] : NULL;
+    if (doc->capclient_tab == 0)
+        return NULL;
+    size_t mask = doc->capclient_tab - 1;
+    for (size_t i = s_client_slot(client, doc->capclient_tab);; i = (i + 1) & mask) {
+        td__client_t *c = doc->client_tab[i];
+        if (c == NULL || c->client == client)
+            return c;
+    }
+}
+
+static void s_client_tab_put(td__client_t **tab, size_t cap, td__client_t *c)
+{
+    size_t i = s_client_slot(c->client, cap);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = c;
+}
+
+/* Keeps the table at most three quarters full. 0 or TD_ENOMEM. */
+static int s_client_tab_reserve(td_ydoc_t *doc)
+{
+    if ((doc->nclients + 1) * 4 <= doc->capclient_tab * 3)
+        return 0;
+    size_t cap = doc->capclient_tab ? doc->capclient_tab * 2 : 8;
+    td__client_t **tab = calloc(cap, sizeof *tab);
+    if (tab == NULL)
+        return TD_ENOMEM;
+    for (size_t i = 0; i < doc->nclients; i++)
+        s_client_tab_put(tab, cap, doc->clients[i]);
+    free(doc->client_tab);
+    doc->client_tab = tab;
+    doc->capclient_tab = cap;
+    return 0;
 }
 
 static td__client_t *s_client_add(td_ydoc_t *doc, uint64_t client)
@@ -257,12 +297,10 @@ static td__client_t *s_client_add(td_ydoc_t *doc, uint64_t client)
         doc->clients = nv;
         doc->capclients = nc;
     }
-    c = calloc(1, sizeof *c);
-    if (c == NULL || td__u64map_put(&doc->client_index, client, doc->nclients) != 0) {
-        free(c);
+    if (s_client_tab_reserve(doc) != 0 || (c = calloc(1, sizeof *c)) == NULL)
         return NULL;
-    }
     c->client = client;
+    s_client_tab_put(doc->client_tab, doc->capclient_tab, c);
     doc->clients[doc->nclients++] = c;
     return c;
 }
@@ -312,11 +350,18 @@ td__item_t *td__get_item(const td_ydoc_t *doc, td_yid_t id)
 
 static int s_client_insert(td__client_t *c, size_t pos, td__item_t *it)
 {
+    if (c->cap == 0) {
+        c->v = &c->one;
+        c->cap = 1;
+    }
     if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 16;
-        td__item_t **nv = realloc(c->v, nc * sizeof *nv);
+        size_t nc = c->cap * 2;
+        bool inline_one = c->v == &c->one;
+        td__item_t **nv = realloc(inline_one ? NULL : c->v, nc * sizeof *nv);
         if (nv == NULL)
             return TD_ENOMEM;
+        if (inline_one)
+            nv[0] = c->one;
         c->v = nv;
         c->cap = nc;
     }
@@ -705,50 +750,40 @@ static size_t s_merge_lefts(td__client_t *c, size_t pos)
 
 /* The items visited by one conflict scan, with their scan order, for the two sets of yjs's
  * integrate (itemsBeforeOrigin = every visited item; conflictingItems = those visited after the
- * last time `left` moved). */
+ * last time `left` moved). The visited items are the n items of the list from `first` on, which
+ * the scan does not change, so they are not copied: a lookup walks them, and in a long scan the
+ * first lookup builds a hash index that later ones extend. Most scans never look up (concurrent
+ * items with one origin, as when many clients set the same map key). */
 typedef struct s_scan {
-    td__item_t *small[32];
-    td__item_t **v;
-    size_t n, cap;
-    td__u64map_t map; /* item -> scan order, once there are more than 32 */
+    td__item_t *first;
+    size_t n;
+    td__u64map_t map; /* item -> scan order, for the first `mapped` items */
+    size_t mapped;
+    td__item_t *next; /* the item after the last mapped one */
 } s_scan_t;
 
-static int s_scan_add(s_scan_t *s, td__item_t *it)
+/* Sets *at to the scan order of it, or SIZE_MAX when not visited. 0 or TD_ENOMEM. */
+static int s_scan_find(s_scan_t *s, const td__item_t *it, size_t *at)
 {
-    if (s->n < 32) {
-        s->small[s->n++] = it;
+    *at = SIZE_MAX;
+    if (s->n <= 32) {
+        td__item_t *o = s->first;
+        for (size_t i = 0; i < s->n; i++, o = o->right)
+            if (o == it) {
+                *at = i;
+                break;
+            }
         return 0;
     }
-    if (s->n == 32) {
-        for (size_t i = 0; i < 32; i++)
-            if (td__u64map_put(&s->map, (uintptr_t)s->small[i], i) != 0)
-                return TD_ENOMEM;
-    }
-    if (td__u64map_put(&s->map, (uintptr_t)it, s->n) != 0)
-        return TD_ENOMEM;
-    s->n++;
+    if (s->mapped == 0)
+        s->next = s->first;
+    for (; s->mapped < s->n; s->mapped++, s->next = s->next->right)
+        if (td__u64map_put(&s->map, (uintptr_t)s->next, s->mapped) != 0)
+            return TD_ENOMEM;
+    size_t *found = td__u64map_get(&s->map, (uintptr_t)it);
+    if (found)
+        *at = *found;
     return 0;
-}
-
-/* Scan order of it, or SIZE_MAX when not visited. */
-static size_t s_scan_find(const s_scan_t *s, const td__item_t *it)
-{
-    if (s->n <= 32) {
-        for (size_t i = 0; i < s->n; i++)
-            if (s->small[i] == it)
-                return i;
-        return SIZE_MAX;
-    }
-    size_t *at = td__u64map_get(&s->map, (uintptr_t)it);
-    return at ? *at : SIZE_MAX;
-}
-
-static td__item_t *s_key_chain_start(const td_ytype_t *parent, const td__key_t *sub)
-{
-    td__item_t *o = td__ytype_map_get(parent, sub);
-    while (o && o->left)
-        o = o->left;
-    return o;
 }
 
 /* Marks the parent's position cache stale unless a local list edit is maintaining it. */
@@ -772,14 +807,12 @@ static int s_integrate_linked(td_ydoc_t *doc, td__item_t *it)
     td__item_t *left = it->left, *right = it->right;
     int rc = 0;
     if ((!left && (!right || right->left != NULL)) || (left && left->right != right)) {
-        td__item_t *o = left ? left->right : sub ? s_key_chain_start(parent, sub) : parent->start;
-        s_scan_t scan = {0};
+        td__item_t *o = left ? left->right : sub ? td__ytype_map_start(parent, sub) : parent->start;
+        s_scan_t scan = {.first = o};
         size_t clear_at = 0; /* conflicting = visited items with order >= clear_at */
         bool ho = it->flags & TD__I_ORIGIN, hr = it->flags & TD__I_RORIGIN;
         while (o && o != right) {
-            size_t order = scan.n;
-            if ((rc = s_scan_add(&scan, o)) != 0)
-                break;
+            size_t order = scan.n++;
             bool oho = o->flags & TD__I_ORIGIN;
             if (s_id_eq(ho, it->origin, oho, o->origin)) {
                 if (o->id.client < it->id.client) {
@@ -790,8 +823,9 @@ static int s_integrate_linked(td_ydoc_t *doc, td__item_t *it)
                     break;
                 }
             } else if (oho) {
-                size_t at = s_scan_find(&scan, td__get_item(doc, o->origin));
-                if (at == SIZE_MAX)
+                size_t at;
+                if ((rc = s_scan_find(&scan, td__get_item(doc, o->origin), &at)) != 0 ||
+                    at == SIZE_MAX)
                     break;
                 if (at < clear_at) {
                     left = o;
@@ -813,7 +847,7 @@ static int s_integrate_linked(td_ydoc_t *doc, td__item_t *it)
     } else {
         td__item_t *r;
         if (sub) {
-            r = s_key_chain_start(parent, sub);
+            r = td__ytype_map_start(parent, sub);
         } else {
             r = parent->start;
             parent->start = it;
@@ -828,6 +862,8 @@ static int s_integrate_linked(td_ydoc_t *doc, td__item_t *it)
         if (it->left && (rc = td__item_delete(doc, it->left)) != 0)
             return rc;
     }
+    if (sub && !it->left)
+        td__ytype_map_set_start(parent, sub, it);
     if (!sub && td__countable(it) && !(it->flags & TD__I_DELETED))
         parent->length += it->len;
     if (!sub)
@@ -1011,7 +1047,7 @@ static int s_item_gc(td_ydoc_t *doc, td__item_t *it, bool parent_gcd)
         }
         t->start = NULL;
         for (size_t k = 0; k < t->nkeys; k++)
-            t->vals[k] = NULL;
+            t->vals[k] = t->starts[k] = NULL;
         t->gcd = true;
         t->item = NULL;
         t->length = 0;
@@ -1327,7 +1363,42 @@ static int s_cleanup(td_ydoc_t *doc)
     return 0;
 }
 
+/* Frees the transaction's bookkeeping once it outgrew a small transaction's: one that applied a
+ * whole document is sized by every client and deletion in it, and would otherwise keep that
+ * memory as long as the document lives. Small ones keep theirs for the next transaction. */
+static void s_txn_trim(td__txn_t *t)
+{
+    if (t->captouched > 64) {
+        td__u64map_fini(&t->before);
+        free(t->touched);
+        t->touched = NULL;
+        t->ntouched = t->captouched = 0;
+    }
+    if (t->ds.cap > 64)
+        td__yds_fini(&t->ds);
+    if (t->capmerge > 64) {
+        free(t->merge);
+        t->merge = NULL;
+        t->nmerge = t->capmerge = 0;
+    }
+    if (t->capchanged > 64) {
+        free(t->changed);
+        t->changed = NULL;
+        t->nchanged = t->capchanged = 0;
+    }
+}
+
+static int s_txn_finish(td_ydoc_t *doc);
+
 int td__ydoc_txn_close(td_ydoc_t *doc)
+{
+    int rc = s_txn_finish(doc);
+    s_txn_trim(&doc->txn);
+    return rc;
+}
+
+/* Cleans up, then tells the observers. */
+static int s_txn_finish(td_ydoc_t *doc)
 {
     td__txn_t *t = &doc->txn;
     int rc = s_cleanup(doc);

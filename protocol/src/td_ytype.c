@@ -44,6 +44,7 @@ void td__ytype_free(td_ytype_t *t)
 {
     free(t->keys);
     free(t->vals);
+    free(t->starts);
     td__u64map_fini(&t->kindex);
     free(t->node_name);
     free(t);
@@ -72,13 +73,31 @@ int td__ytype_map_set(td_ytype_t *t, td__key_t *key, td__item_t *item)
         if (nv == NULL)
             return TD_ENOMEM;
         t->vals = nv;
+        td__item_t **ns = realloc(t->starts, nc * sizeof *ns);
+        if (ns == NULL)
+            return TD_ENOMEM;
+        t->starts = ns;
         t->capkeys = nc;
     }
     if (td__u64map_put(&t->kindex, (uintptr_t)key, t->nkeys) != 0)
         return TD_ENOMEM;
     t->keys[t->nkeys] = key;
+    t->starts[t->nkeys] = item;
     t->vals[t->nkeys++] = item;
     return 0;
+}
+
+td__item_t *td__ytype_map_start(const td_ytype_t *t, const td__key_t *key)
+{
+    size_t *at = td__u64map_get(&t->kindex, (uintptr_t)key);
+    return at ? t->starts[*at] : NULL;
+}
+
+void td__ytype_map_set_start(td_ytype_t *t, const td__key_t *key, td__item_t *item)
+{
+    size_t *at = td__u64map_get(&t->kindex, (uintptr_t)key);
+    assert(at);
+    t->starts[*at] = item;
 }
 
 void td__ytype_markers_clear(td_ytype_t *t)

@@ -5,6 +5,7 @@
  * unchanged; pending structs and deletions apply once their dependencies arrive. */
 #include "td/td_ydoc.h"
 #include "td/td_ytype.h"
+#include "td_y_internal.h"
 #include "test.h"
 
 static size_t s_unhex(const char *hex, uint8_t *out, size_t cap)
@@ -757,6 +758,145 @@ static void s_test_any_offsets(void)
     td_ydoc_destroy(&doc);
 }
 
+/* Captured updates, in order. */
+typedef struct s_ups {
+    uint8_t *v[128];
+    size_t len[128];
+    size_t n;
+} s_ups_t;
+
+static void s_on_update(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
+{
+    s_ups_t *u = arg;
+    TD_ASSERT(u->n < 128);
+    u->v[u->n] = malloc(info->update_len);
+    memcpy(u->v[u->n], info->update, info->update_len);
+    u->len[u->n++] = info->update_len;
+}
+
+/* The chain of map m's key "v" holds n items from its cached first item to its current one,
+ * linked both ways, in ascending client order (concurrent sets without origins). */
+static void s_expect_chain(td_ydoc_t *doc, size_t n)
+{
+    td_ytype_t *m = td_ydoc_get(doc, "m", TD_YTYPE_MAP);
+    td__key_t *key = td__ydoc_key(doc, "v", 1);
+    td__item_t *o = td__ytype_map_start(m, key), *last = NULL;
+    TD_ASSERT(o != NULL && o->left == NULL);
+    size_t k = 0;
+    for (; o; last = o, o = o->right, k++) {
+        TD_ASSERT(o->left == last);
+        TD_ASSERT(last == NULL || last->id.client < o->id.client);
+    }
+    TD_ASSERT_EQ(k, n);
+    TD_ASSERT(last == td__ytype_map_get(m, key));
+}
+
+/* Applies ups[order[0..n)] to a fresh document, checks its content against want (a map
+ * document's JSON, or the text of "t"; NULL: unchecked) and returns its state as hex (caller
+ * frees). */
+static char *s_apply_order(const s_ups_t *u, const size_t *order, size_t n, const char *want)
+{
+    td_ydoc_t *doc = td_ydoc_new(NULL, 9999);
+    for (size_t i = 0; i < n; i++)
+        TD_ASSERT_OK(td_ydoc_apply_update(doc, u->v[order[i]], u->len[order[i]], NULL, NULL));
+    TD_ASSERT(!td_ydoc_has_pending(doc));
+    if (want && want[0] == '{') {
+        s_expect_json(doc, want);
+        s_expect_chain(doc, n);
+    } else if (want) {
+        char *text = NULL;
+        size_t len = 0;
+        TD_ASSERT_OK(td_ytext_string(td_ydoc_get(doc, "t", TD_YTYPE_TEXT), &text, &len));
+        TD_ASSERT_STR_EQ(text, want);
+        free(text);
+    }
+    td_lib0_enc_t e;
+    td_lib0_enc_init(&e);
+    TD_ASSERT_OK(td_ydoc_encode_state_as_update(doc, NULL, 0, &e, NULL));
+    char *hex = s_hex(e.buf, e.len);
+    td_lib0_enc_fini(&e);
+    td_ydoc_destroy(&doc);
+    return hex;
+}
+
+/* Conflict scans longer than the 32 items a scan checks without its index, in several arrival
+ * orders: many clients setting one map key (the key's chain grows at both ends, so its cached
+ * first item must follow: checked on the chain itself, since the map's value and the encoding
+ * do not show the chain's order), and many clients inserting at one place in a text, each then
+ * inserting after its own item, which must give yjs's text. */
+static void s_test_long_scans(void)
+{
+    s_ups_t maps = {0};
+    for (uint64_t c = 1; c <= 60; c++) {
+        td_ydoc_t *d = td_ydoc_new(NULL, c);
+        TD_ASSERT_OK(td_ydoc_observe(d, s_on_update, &maps));
+        json_t *v = json_integer((json_int_t)c);
+        TD_ASSERT_OK(td_ymap_set_json(td_ydoc_get(d, "m", TD_YTYPE_MAP), "v", v));
+        json_decref(v);
+        td_ydoc_destroy(&d);
+    }
+    size_t fwd[128], rev[128], mix[128];
+    for (size_t i = 0; i < maps.n; i++) {
+        fwd[i] = i;
+        rev[i] = maps.n - 1 - i;
+        mix[i] = (i * 37) % maps.n; /* 37 and 60 are coprime: a permutation */
+    }
+    char *a = s_apply_order(&maps, fwd, maps.n, "{\"m\":{\"v\":60}}");
+    char *b = s_apply_order(&maps, rev, maps.n, "{\"m\":{\"v\":60}}");
+    char *c = s_apply_order(&maps, mix, maps.n, "{\"m\":{\"v\":60}}");
+    TD_ASSERT_STR_EQ(a, b);
+    TD_ASSERT_STR_EQ(a, c);
+    free(a);
+    free(b);
+    free(c);
+    for (size_t i = 0; i < maps.n; i++)
+        free(maps.v[i]);
+
+    /* Text: update 0 is "ab"; client k's updates are 2k-1 (a capital after a) and 2k (its small
+     * letter after it). The order is yjs 13.6's for the same updates. */
+    s_ups_t txt = {0};
+    td_ydoc_t *base = td_ydoc_new(NULL, 1000);
+    TD_ASSERT_OK(td_ydoc_observe(base, s_on_update, &txt));
+    TD_ASSERT_OK(td_ytext_insert(td_ydoc_get(base, "t", TD_YTYPE_TEXT), 0, "ab", 2, NULL));
+    td_ydoc_destroy(&base);
+    const size_t K = 20; /* a scan over up to 2K items */
+    const char *want = "aAaBbCcDdEeFfGgHhIiJjKkLlMmNnOoPpQqRrSsTtb";
+    for (uint64_t k = 1; k <= K; k++) {
+        td_ydoc_t *d = td_ydoc_new(NULL, k);
+        TD_ASSERT_OK(td_ydoc_apply_update(d, txt.v[0], txt.len[0], NULL, NULL));
+        TD_ASSERT_OK(td_ydoc_observe(d, s_on_update, &txt));
+        td_ytype_t *t = td_ydoc_get(d, "t", TD_YTYPE_TEXT);
+        char up = (char)('A' + k - 1), low = (char)('a' + k - 1);
+        TD_ASSERT_OK(td_ytext_insert(t, 1, &up, 1, NULL));
+        TD_ASSERT_OK(td_ytext_insert(t, 2, &low, 1, NULL));
+        td_ydoc_destroy(&d);
+    }
+    TD_ASSERT_EQ(txt.n, 1 + 2 * K);
+    size_t n = 0, xs_first[128], by_client[128], backwards[128];
+    for (size_t i = 0; i <= 2 * K; i++)
+        by_client[i] = i;
+    xs_first[n++] = 0;
+    for (size_t k = 0; k < K; k++)
+        xs_first[n++] = 1 + 2 * k;
+    for (size_t k = 0; k < K; k++)
+        xs_first[n++] = 2 + 2 * k;
+    backwards[0] = 0;
+    for (size_t k = 0; k < K; k++) {
+        backwards[1 + 2 * k] = 2 * (K - k) - 1;
+        backwards[2 + 2 * k] = 2 * (K - k);
+    }
+    a = s_apply_order(&txt, by_client, n, want);
+    b = s_apply_order(&txt, xs_first, n, want);
+    c = s_apply_order(&txt, backwards, n, want);
+    TD_ASSERT_STR_EQ(a, b);
+    TD_ASSERT_STR_EQ(a, c);
+    free(a);
+    free(b);
+    free(c);
+    for (size_t i = 0; i < txt.n; i++)
+        free(txt.v[i]);
+}
+
 static void s_rand(void *arg, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -772,6 +912,7 @@ void test_td_ydoc(void)
     s_test_txn();
     s_test_map_format();
     s_test_any_offsets();
+    s_test_long_scans();
     td_env_t env = {NULL, s_rand, NULL};
     td_ydoc_t *doc = td_ydoc_new(&env, TD_YDOC_CLIENT_RANDOM);
     TD_ASSERT_EQ(td_ydoc_client_id(doc), 0x44332211);

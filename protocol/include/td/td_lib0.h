@@ -51,8 +51,8 @@ typedef struct td_lib0_enc {
 TD_EXPORT void td_lib0_enc_init(td_lib0_enc_t *e);
 /* Frees the buffer and resets to empty; safe to call twice. */
 TD_EXPORT void td_lib0_enc_fini(td_lib0_enc_t *e);
-/* Hands the bytes to the caller (free() them) and resets e; NULL if e->err (e is then reset too).
- * An empty buffer still yields a non-NULL pointer. */
+/* Hands the bytes, in a buffer fitted to their length, to the caller (free() them) and resets e;
+ * NULL if e->err (e is then reset too). An empty buffer still yields a non-NULL pointer. */
 TD_EXPORT uint8_t *td_lib0_enc_steal(td_lib0_enc_t *e, size_t *len);
 /* Ensures room for extra more bytes; 0 or TD_ENOMEM (also stored in e->err). */
 TD_EXPORT int td_lib0_enc_reserve(td_lib0_enc_t *e, size_t extra);
