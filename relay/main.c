@@ -237,7 +237,7 @@ static int s_open_store(td_relay_t *r, const s_opts_t *o)
 }
 
 static uv_signal_t s_sigterm, s_sigint;
-static uv_timer_t s_tick, s_cull, s_grants;
+static uv_timer_t s_tick, s_cull, s_grants, s_checkpoint;
 static td_relay_t s_relay;
 
 static void s_on_tick(uv_timer_t *t)
@@ -253,6 +253,7 @@ static void s_on_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)&s_tick, NULL);
     uv_close((uv_handle_t *)&s_cull, NULL);
     uv_close((uv_handle_t *)&s_grants, NULL);
+    uv_close((uv_handle_t *)&s_checkpoint, NULL);
     uv_close((uv_handle_t *)&s_sigterm, NULL);
     uv_close((uv_handle_t *)&s_sigint, NULL);
 }
@@ -265,6 +266,12 @@ static void s_on_grants(uv_timer_t *t)
         td_store_tokens_foreach(s_relay.store, s_add_new_token, s_relay.auth);
         td_http_access_changed(&s_relay);
     }
+}
+
+/* The store's log reaches the database here, off the paths that wait for a commit. */
+static void s_on_checkpoint(uv_timer_t *t)
+{
+    td_store_checkpoint(s_relay.store);
 }
 
 static void s_on_cull(uv_timer_t *t)
@@ -281,6 +288,7 @@ static void s_on_signal(uv_signal_t *h, int sig)
     r->shutting_down = 1;
     uv_timer_stop(&s_cull);
     uv_timer_stop(&s_grants);
+    uv_timer_stop(&s_checkpoint);
     td_rooms_shutdown(r);
     td_kernel_shutdown_all(r);
     uv_timer_start(&s_tick, s_on_tick, 0, 50);
@@ -450,6 +458,8 @@ int main(int argc, char **argv)
     uv_timer_init(&loop, &s_cull);
     uv_timer_init(&loop, &s_grants);
     uv_timer_start(&s_grants, s_on_grants, 5000, 5000);
+    uv_timer_init(&loop, &s_checkpoint);
+    uv_timer_start(&s_checkpoint, s_on_checkpoint, 1000, 1000);
     if (r->cull_idle_ms > 0) {
         uint64_t every = r->cull_interval_ms ? r->cull_interval_ms : 300000;
         uv_timer_start(&s_cull, s_on_cull, every, every);

@@ -64,7 +64,8 @@ typedef struct {
     size_t n, cap;
 } s_buf_t;
 
-static int s_buf_add(s_buf_t *b, const void *data, size_t n)
+/* Makes room for n more bytes and the NUL. 0 or TD_ENOMEM. */
+static int s_buf_reserve(s_buf_t *b, size_t n)
 {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -76,6 +77,13 @@ static int s_buf_add(s_buf_t *b, const void *data, size_t n)
         b->p = g;
         b->cap = cap;
     }
+    return 0;
+}
+
+static int s_buf_add(s_buf_t *b, const void *data, size_t n)
+{
+    if (s_buf_reserve(b, n) != 0)
+        return TD_ENOMEM;
     memcpy(b->p + b->n, data, n);
     b->n += n;
     b->p[b->n] = '\0';
@@ -331,10 +339,16 @@ static int s_read(td_contents_t *c, const char *rel, size_t max, s_buf_t *out)
         rc = -EINVAL;
     } else if ((uint64_t)st.st_size > max) {
         rc = TD_E2BIG;
+    } else if (s_buf_reserve(out, (size_t)st.st_size + 4096) != 0) {
+        rc = TD_ENOMEM;
     } else {
-        char chunk[65536];
+        /* Straight into a buffer sized from fstat (a file that grows meanwhile still reads). */
         for (;;) {
-            ssize_t n = read(fd, chunk, sizeof chunk);
+            if (out->cap - out->n < 4096 && s_buf_reserve(out, 65536) != 0) {
+                rc = TD_ENOMEM;
+                break;
+            }
+            ssize_t n = read(fd, out->p + out->n, out->cap - out->n - 1);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -347,10 +361,8 @@ static int s_read(td_contents_t *c, const char *rel, size_t max, s_buf_t *out)
                 rc = TD_E2BIG;
                 break;
             }
-            if (s_buf_add(out, chunk, (size_t)n) != 0) {
-                rc = TD_ENOMEM;
-                break;
-            }
+            out->n += (size_t)n;
+            out->p[out->n] = '\0';
         }
     }
     close(fd);

@@ -517,11 +517,12 @@ static void s_deliver(td_kernel_t *k, td_client_t *only, td_channel_t ch, const 
     td_obuf_unref(&enc[1]);
 }
 
-static void s_drain_kernel(td_kernel_t *k, int which);
+static void s_on_more(uv_timer_t *t);
 
 /* Sends a relay-made message (kernel_info_request, shutdown_request...) on our shell or control
- * socket, then drains it (a send can swallow the readiness edge of a reply that already came);
- * msg_id (may be NULL) receives its id. */
+ * socket; msg_id (may be NULL) receives its id. A send can swallow the readiness edge of a reply
+ * that already came, so the sockets are drained on the next loop turn (not now: the caller may be
+ * in the middle of handling a message). */
 static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *content_new,
                       char msg_id[TD_UUID_LEN + 1])
 {
@@ -543,7 +544,7 @@ static int s_send_own(td_kernel_t *k, void *sock, const char *msg_type, json_t *
         if (zmq_send(sock, f.data[i], f.len[i], ZMQ_DONTWAIT | (i + 1 < f.n ? ZMQ_SNDMORE : 0)) < 0)
             rc = TD_EAGAIN;
     td_frames_fini(&f);
-    s_drain_kernel(k, sock == k->shell ? 1 : 2);
+    uv_timer_start(&k->more, s_on_more, 0, 0);
     return rc;
 }
 
@@ -764,8 +765,6 @@ static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
 }
 
 /* Drains our own socket (which: 0 iopub, 1 shell, 2 control). */
-static void s_on_more(uv_timer_t *t);
-
 static void s_drain_kernel(td_kernel_t *k, int which)
 {
     void *sock = which == 0 ? k->iopub : which == 1 ? k->shell : k->control;

@@ -195,7 +195,9 @@ td_store_t *td_store_open(const char *path, td_error_t *err)
         return NULL;
     }
     sqlite3_busy_timeout(self->db, 2000);
+    /* Checkpoints run from td_store_checkpoint, never inside a commit. */
     if (sqlite3_exec(self->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                               "PRAGMA wal_autocheckpoint = 0;"
                                "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK) {
         s_fail(err, self->db, "configuring the store");
         td_store_destroy(&self);
@@ -444,6 +446,14 @@ int td_store_commit(td_store_t *self)
     if (sqlite3_get_autocommit(self->db))
         return 0;
     return s_run(self->q[Q_COMMIT]) == SQLITE_DONE ? 0 : TD_ESTATE;
+}
+
+int td_store_checkpoint(td_store_t *self)
+{
+    if (!sqlite3_get_autocommit(self->db))
+        return TD_ESTATE;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : TD_ESTATE;
 }
 
 /* ---- users, and the handle other modules prepare their own statements on -------------------- */

@@ -3,13 +3,17 @@
  * token for an unknown user is refused; a file from a newer relay is refused; tokens never appear
  * in the file in plain text (only their digests do). File ids follow renames of a file and of its
  * folder; a room's record and log survive a reopen; compaction replaces the log by one snapshot;
- * the group transaction commits what was written inside it. */
+ * the group transaction commits what was written inside it; commits leave their pages in the
+ * write-ahead log and td_store_checkpoint moves them to the file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "td/td_sha.h"
+#include <sys/stat.h>
+
 #include "td_store.h"
 #include "test.h"
 
@@ -87,6 +91,7 @@ static void s_rooms(const char *path)
     TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", &rec));
     TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u1", 2));
     TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u2", 2));
+    TD_ASSERT_EQ(td_store_checkpoint(st), TD_ESTATE); /* not inside a transaction */
     TD_ASSERT_OK(td_store_commit(st));
     TD_ASSERT_OK(td_store_commit(st)); /* nothing open: fine */
     td_store_destroy(&st);
@@ -118,6 +123,16 @@ static void s_rooms(const char *path)
     free(got.base);
     TD_ASSERT_OK(td_store_ydoc_epoch(st, "id-1", epoch, sizeof epoch));
     TD_ASSERT_STR_EQ(epoch, "ep-1");
+    /* Commits leave a megabyte in the write-ahead log; the checkpoint moves it to the file. */
+    struct stat before, mid, after;
+    static uint8_t big[1 << 20];
+    TD_ASSERT(stat(path, &before) == 0);
+    TD_ASSERT_OK(td_store_begin(st));
+    TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", big, sizeof big));
+    TD_ASSERT_OK(td_store_commit(st));
+    TD_ASSERT(stat(path, &mid) == 0 && mid.st_size == before.st_size);
+    TD_ASSERT_OK(td_store_checkpoint(st));
+    TD_ASSERT(stat(path, &after) == 0 && after.st_size >= before.st_size + (off_t)sizeof big);
     td_store_destroy(&st);
 }
 
