@@ -71,7 +71,8 @@ static int s_cookie_secret(td_relay_t *r)
     if (fd < 0 && errno == ENOENT) {
         td__random(NULL, secret, sizeof secret);
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0 && (write(fd, secret, sizeof secret) != (ssize_t)sizeof secret || fsync(fd) != 0)) {
+        if (fd >= 0 &&
+            (write(fd, secret, sizeof secret) != (ssize_t)sizeof secret || fsync(fd) != 0)) {
             close(fd);
             unlink(path);
             fd = -1;
@@ -83,7 +84,8 @@ static int s_cookie_secret(td_relay_t *r)
     ssize_t n = fd >= 0 ? read(fd, secret, sizeof secret) : -1;
     if (fd >= 0)
         close(fd);
-    if (n != (ssize_t)sizeof secret || td_auth_set_cookie_secret(r->auth, secret, sizeof secret) != 0) {
+    if (n != (ssize_t)sizeof secret ||
+        td_auth_set_cookie_secret(r->auth, secret, sizeof secret) != 0) {
         fprintf(stderr, "tandem-relay: cannot read or create %s\n", path);
         return -1;
     }

@@ -60,9 +60,9 @@ int td_contents_checkpoint_delete(td_contents_t *self, const char *path, const c
                                   json_t **out);
 
 /* Saves model (a whole notebook or file: PUT's body with "type" and "content") at API path as
- * td_contents_put would, and hands back exactly the bytes written: *data malloc'd and NUL-terminated
- * (caller frees), *len without the NUL, hash their td_contents_read hash. Returns 200, or an HTTP
- * status with *err (may be NULL) an error body (new reference). */
+ * td_contents_put would, and hands back exactly the bytes written: *data malloc'd and
+ * NUL-terminated (caller frees), *len without the NUL, hash their td_contents_read hash. Returns
+ * 200, or an HTTP status with *err (may be NULL) an error body (new reference). */
 int td_contents_save(td_contents_t *self, const char *path, json_t *model, char **data,
                      size_t *len, char hash[65], json_t **err);
 

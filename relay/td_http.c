@@ -1138,8 +1138,7 @@ void td_http_comment_hooks(td_relay_t *r)
     td_comments_set_hooks(r->comments, s_comment_role, td_rooms_has_cell, s_comment_event, r);
 }
 
-/* Answers one request; the body (if any) has arrived. */
-/* ---- cookie login (jupyter_server's /login and /logout) ---------------------------------------- */
+/* ---- cookie login (jupyter_server's /login and /logout) -------------------------------------- */
 
 /* Appends s to out (cap bytes) with HTML's five special characters escaped. */
 static void s_html(char *out, size_t cap, const char *s)
@@ -1179,8 +1178,9 @@ static void s_login_cookie(td_pss_t *pss, const td_user_t *user)
     s_cookie_name(pss->wsi, name);
     if (td_auth_cookie_make(pss->r->auth, user, td_relay_now(pss->r) / 1000000, value) != 0)
         return;
-    snprintf(pss->cookies[0], sizeof pss->cookies[0], "%s=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax",
-             name, value, TD_AUTH_COOKIE_DAYS * 86400);
+    snprintf(pss->cookies[0], sizeof pss->cookies[0],
+             "%s=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax", name, value,
+             TD_AUTH_COOKIE_DAYS * 86400);
     s_xsrf_cookie(pss, xsrf);
 }
 
@@ -1207,7 +1207,8 @@ static const char *s_xsrf_refusal(td_pss_t *pss)
  * spaces or control bytes), else to fallback. */
 static void s_redirect(td_pss_t *pss, const char *next, const char *fallback)
 {
-    int ok = next[0] == '/' && next[1] != '/' && next[1] != '\\' && strlen(next) < sizeof pss->location;
+    int ok = next[0] == '/' && next[1] != '/' && next[1] != '\\' &&
+             strlen(next) < sizeof pss->location;
     for (const char *p = next; ok && *p; p++)
         ok = *p > 0x20 && *p < 0x7f && *p != '\\';
     snprintf(pss->location, sizeof pss->location, "%s", ok ? next : fallback);
@@ -1219,20 +1220,24 @@ static void s_login_page(td_pss_t *pss, int status, const char *message, const c
                          const td_user_t *user)
 {
     char xsrf[TD_XSRF_MAX], page[4096] = "<!doctype html><html><head><meta charset=\"utf-8\">"
-                                         "<title>Tandem relay</title></head><body><h1>Tandem relay</h1>";
+                                         "<title>Tandem relay</title></head><body>"
+                                         "<h1>Tandem relay</h1>";
     size_t k = strlen(page);
     if (user) {
         k += (size_t)snprintf(page + k, sizeof page - k, "<p>Signed in as <b>");
         s_html(page, sizeof page, user->username);
         k = strlen(page);
-        snprintf(page + k, sizeof page - k, "</b>. <a href=\"/logout\">Sign out</a></p></body></html>");
+        snprintf(page + k, sizeof page - k,
+                 "</b>. <a href=\"/logout\">Sign out</a></p></body></html>");
     } else {
         s_xsrf_cookie(pss, xsrf);
         if (message)
             k += (size_t)snprintf(page + k, sizeof page - k, "<p role=\"alert\">%s</p>", message);
         snprintf(page + k, sizeof page - k,
-                 "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"_xsrf\" value=\"%s\">"
-                 "<input type=\"hidden\" name=\"next\" value=\"", xsrf);
+                 "<form method=\"post\" action=\"/login\">"
+                 "<input type=\"hidden\" name=\"_xsrf\" value=\"%s\">"
+                 "<input type=\"hidden\" name=\"next\" value=\"",
+                 xsrf);
         s_html(page, sizeof page, next);
         k = strlen(page);
         snprintf(page + k, sizeof page - k,
@@ -1305,16 +1310,18 @@ static void s_h_login(td_pss_t *pss)
 static void s_h_logout(td_pss_t *pss)
 {
     char name[300];
-    static const char page[] = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tandem relay"
-                               "</title></head><body><p>Signed out. <a href=\"/login\">Sign in</a>"
-                               "</p></body></html>";
+    static const char page[] = "<!doctype html><html><head><meta charset=\"utf-8\">"
+                               "<title>Tandem relay</title></head><body><p>Signed out. "
+                               "<a href=\"/login\">Sign in</a></p></body></html>";
     s_cookie_name(pss->wsi, name);
-    snprintf(pss->cookies[0], sizeof pss->cookies[0], "%s=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax", name);
+    snprintf(pss->cookies[0], sizeof pss->cookies[0],
+             "%s=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax", name);
     s_respond(pss, 200, "text/html; charset=utf-8", page, sizeof page - 1);
 }
 
 /* ---- dispatch -------------------------------------------------------------------------------- */
 
+/* Answers one request; the body (if any) has arrived. */
 static void s_handle(td_pss_t *pss)
 {
     td_relay_t *r = pss->r;

@@ -107,7 +107,7 @@ struct td_kernel {
     int spawns;                    /* processes started; > 1 means a restart */
     int64_t live_since_us;
     int64_t nudge_since_us;
-    uint64_t nudge_ms;             /* the delay before the next nudge: 10 ms, doubling to S_NUDGE_MS */
+    uint64_t nudge_ms;             /* delay before the next nudge: 10 ms, doubling to S_NUDGE_MS */
     int state;
     int got_info, got_iopub, live;
     char exec_state[16];

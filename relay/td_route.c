@@ -270,7 +270,8 @@ static int s_form_decode(const char *s, const char *end, char *out, size_t cap)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = end - s >= 2 ? td_hex_value(s[0]) : -1, lo = end - s >= 2 ? td_hex_value(s[1]) : -1;
+            int hi = end - s >= 2 ? td_hex_value(s[0]) : -1;
+            int lo = end - s >= 2 ? td_hex_value(s[1]) : -1;
             if (hi < 0 || lo < 0)
                 return TD_EPROTO;
             c = hi << 4 | lo;

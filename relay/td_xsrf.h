@@ -1,8 +1,8 @@
 /* td_xsrf.h: XSRF tokens as tornado (and so jupyter_server) makes and checks them. The relay sets
  * an "_xsrf" cookie; a cookie-authenticated request that changes state must send the same token
- * back (X-XSRFToken header or "_xsrf" form field). Tokens are "2|MASK|MASKED|TIME" (hex; the token
- * XOR a fresh 4-byte mask, so the bytes on the wire differ every time); tornado's unmasked version 1
- * (hex or raw) is accepted too. Pure: the caller passes randomness and time. */
+ * back (X-XSRFToken header or "_xsrf" form field). Tokens are "2|MASK|MASKED|TIME" (hex; the
+ * token XOR a fresh 4-byte mask, so the bytes on the wire differ every time); tornado's unmasked
+ * version 1 (hex or raw) is accepted too. Pure: the caller passes randomness and time. */
 #ifndef TD_XSRF_H
 #define TD_XSRF_H
 

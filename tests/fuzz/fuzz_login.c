@@ -37,7 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 2: td_route_form(s, size - 1, "_xsrf", out, sizeof out); break;
     case 3: td_route_cookie(s, "_xsrf", out, sizeof out); break;
-    case 4: td_route_query(frags, 2, "token", out, sizeof out); td_auth_header_token(s, out, sizeof out); break;
+    case 4:
+        td_route_query(frags, 2, "token", out, sizeof out);
+        td_auth_header_token(s, out, sizeof out);
+        break;
     default: td_route_match(s, &route); break;
     }
     free(s);

@@ -13,7 +13,8 @@ static void s_cookies(void)
     const char *users = "[{\"token\":\"alice-secret\",\"username\":\"alice\"},"
                         "{\"token\":\"alice-laptop\",\"username\":\"alice\"}]";
     TD_ASSERT_OK(td_auth_load_users(a, users, strlen(users), NULL));
-    const td_user_t *alice = td_auth_check(a, "alice-laptop"), *admin = td_auth_check(a, "server-token");
+    const td_user_t *alice = td_auth_check(a, "alice-laptop");
+    const td_user_t *admin = td_auth_check(a, "server-token");
     char c[TD_AUTH_COOKIE_MAX], bad[TD_AUTH_COOKIE_MAX];
     TD_ASSERT_EQ(td_auth_cookie_make(a, alice, now, c), TD_EINVAL); /* no secret yet */
     TD_ASSERT(td_auth_cookie_check(a, "x", now) == NULL);
@@ -43,7 +44,8 @@ static void s_cookies(void)
     snprintf(bad, sizeof bad, "%s0", c);
     TD_ASSERT(td_auth_cookie_check(a, bad, now) == NULL);
     const char *junk[] = {"", "|", "||", "616c696365||", "616c696365|01795348403|", "6|1|1",
-                          "00|1795348403|0000000000000000000000000000000000000000000000000000000000000000"};
+                          "00|1795348403|"
+                          "0000000000000000000000000000000000000000000000000000000000000000"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
         TD_ASSERT(td_auth_cookie_check(a, junk[i], now) == NULL);
     memcpy(bad, c, sizeof bad);

@@ -301,8 +301,9 @@ static void s_files(td_contents_t *c)
     TD_ASSERT_EQ(td_contents_read(c, "sub", &raw, &rawn, NULL, NULL), 400); /* not a file */
     /* td_contents_save hands back exactly what it wrote, with td_contents_read's hash. */
     char hash2[65];
-    json_t *save = json_pack("{s:s, s:s, s:{s:i, s:i, s:{}, s:[]}}", "type", "notebook", "format",
-                             "json", "content", "nbformat", 4, "nbformat_minor", 5, "metadata", "cells");
+    json_t *save = json_pack("{s:s, s:s, s:{s:i, s:i, s:{}, s:[]}}", "type", "notebook",
+                             "format", "json", "content", "nbformat", 4, "nbformat_minor", 5,
+                             "metadata", "cells");
     TD_ASSERT_EQ(td_contents_save(c, "saved.ipynb", save, &raw, &rawn, hash, NULL), 200);
     char *back = NULL;
     size_t backn = 0;
