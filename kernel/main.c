@@ -18,6 +18,26 @@
 
 static td_kcore_t *s_core; /* for the signal handlers */
 
+/* The env's randomness: getrandom(2) in blocks, one buffer per thread. Every message id takes 16
+ * bytes, and a system call per message cost more than building the message. */
+static void s_random(void *arg, uint8_t *out, size_t n)
+{
+    static _Thread_local uint8_t pool[512];
+    static _Thread_local size_t left;
+    while (n > 0) {
+        if (left == 0) {
+            td__random(arg, pool, sizeof pool);
+            left = sizeof pool;
+        }
+        size_t k = n < left ? n : left;
+        memcpy(out, pool + sizeof pool - left, k);
+        memset(pool + sizeof pool - left, 0, k); /* handed out once only */
+        left -= k;
+        out += k;
+        n -= k;
+    }
+}
+
 static void s_on_sigint(int sig)
 {
     /* Idle SIGINTs (jupyter_client sends one before every shutdown) are harmless no-ops. */
@@ -219,7 +239,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tandem-kernel: bad connection file %s: %s\n", cfile, err.text);
         return 1;
     }
-    td_env_t env = {td__now_us, td__random, NULL};
+    td_env_t env = {td__now_us, s_random, NULL};
     td_history_t *history = s_new_history();
     td_kserver_t *server = td_kserver_new(&cf, &env, &td_lua_interp, history);
     td_connfile_fini(&cf);

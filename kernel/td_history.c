@@ -2,7 +2,12 @@
  * (session, line); table sessions hands out one increasing number per process. WAL mode with a
  * busy timeout lets several kernels share one file. Queries return entries in execution order.
  * The file is opened lazily; if it cannot be, every call fails softly (empty replies) and the
- * kernel runs on without history. */
+ * kernel runs on without history.
+ *
+ * Writes are off the request path: td_history_add only queues a copy of the cell, and the queue is
+ * written in one transaction by td_history_flush (the kernel calls it when the shell goes quiet),
+ * before every query, when it grows past TD_HISTORY_BATCH, and on destroy. An INSERT costs tens of
+ * microseconds of file I/O, as much as everything else a small execute does. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +16,17 @@
 #include "td/td_error.h"
 #include "td_history.h"
 
+#define TD_HISTORY_BATCH 64
+
+typedef struct s_row {
+    int line;
+    char *input, *output; /* owned; output may be NULL */
+} s_row_t;
+
 struct td_history {
     char *path;
+    s_row_t pending[TD_HISTORY_BATCH]; /* added, not yet written; pending[0..npending) */
+    int npending;
     int failed; /* opening failed once: do not retry on every cell */
     sqlite3 *db;
     sqlite3_stmt *insert;
@@ -69,6 +83,7 @@ void td_history_destroy(td_history_t **self_p)
     if (self_p == NULL || *self_p == NULL)
         return;
     td_history_t *self = *self_p;
+    td_history_flush(self);
     sqlite3_finalize(self->insert);
     sqlite3_close(self->db);
     free(self->path);
@@ -85,18 +100,55 @@ int td_history_add(td_history_t *self, int line, const char *input, const char *
 {
     if (s_open(self) != 0)
         return TD_EINVAL;
+    if (self->npending == TD_HISTORY_BATCH)
+        td_history_flush(self);
+    s_row_t *row = &self->pending[self->npending];
+    row->line = line;
+    row->input = strdup(input);
+    row->output = output ? strdup(output) : NULL;
+    if (row->input == NULL || (output && row->output == NULL)) {
+        free(row->input);
+        free(row->output);
+        return TD_ENOMEM;
+    }
+    self->npending++;
+    return 0;
+}
+
+/* Writes one queued row. 0, or TD_EINVAL when SQLite refuses. */
+static int s_insert(td_history_t *self, const s_row_t *row)
+{
     sqlite3_stmt *st = self->insert;
     sqlite3_bind_int(st, 1, self->session);
-    sqlite3_bind_int(st, 2, line);
-    sqlite3_bind_text(st, 3, input, -1, SQLITE_STATIC);
-    if (output)
-        sqlite3_bind_text(st, 4, output, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, row->line);
+    sqlite3_bind_text(st, 3, row->input, -1, SQLITE_STATIC);
+    if (row->output)
+        sqlite3_bind_text(st, 4, row->output, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 4);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : TD_EINVAL;
+}
+
+int td_history_flush(td_history_t *self)
+{
+    if (self->npending == 0)
+        return 0;
+    /* One transaction: one WAL append and lock cycle for the whole batch. Rows SQLite refuses
+     * (the disk is full, say) are dropped rather than retried forever. */
+    int rc = sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : TD_EINVAL;
+    for (int i = 0; i < self->npending; i++) {
+        if (rc == 0)
+            rc = s_insert(self, &self->pending[i]);
+        free(self->pending[i].input);
+        free(self->pending[i].output);
+    }
+    self->npending = 0;
+    if (sqlite3_exec(self->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+        rc = TD_EINVAL;
+    return rc;
 }
 
 /* Runs a prepared query whose rows are (session, line, source, output) and builds the reply. */
@@ -117,7 +169,10 @@ static json_t *s_collect(sqlite3_stmt *st, int output)
 static sqlite3_stmt *s_prepare(td_history_t *self, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (s_open(self) != 0 || sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (s_open(self) != 0)
+        return NULL;
+    td_history_flush(self); /* a query sees every cell added before it */
+    if (sqlite3_prepare_v2(self->db, sql, -1, &st, NULL) != SQLITE_OK)
         return NULL;
     return st;
 }

@@ -20,9 +20,13 @@ void td_history_destroy(td_history_t **self_p);
 /* This process's session number, or TD_EINVAL when the database cannot be opened. */
 int td_history_session(td_history_t *self);
 
-/* Records cell `line` of this session with its input and text/plain output (may be NULL).
- * Returns 0 or TD_EINVAL when SQLite refuses. */
+/* Queues cell `line` of this session with its input and text/plain output (may be NULL); copies
+ * both. Returns 0, TD_EINVAL when the database cannot be opened, or TD_ENOMEM. */
 int td_history_add(td_history_t *self, int line, const char *input, const char *output);
+
+/* Writes the queued cells in one transaction. Queries and destroy flush by themselves. Returns 0,
+ * or TD_EINVAL when SQLite refused (the queued cells are dropped). */
+int td_history_flush(td_history_t *self);
 
 /* history_reply "history" arrays: entries [session, line, input] or [session, line, [in, out]]
  * when output is 1. New references (an empty array on error). */

@@ -74,8 +74,8 @@ static td_msg_t *s_new_msg(td_kcore_t *self, const char *type, const td_msg_t *p
 static void s_send_locked(td_kcore_t *self, const td_msg_t *parent, const char *type,
                           json_t *content);
 
-/* Answers every pending subscription with iopub_welcome. Done before any other publish, so a new
- * subscriber's first message is always its welcome (JEP 65). Caller holds iopub_lock. */
+/* Answers every pending subscription with iopub_welcome (JEP 65), before the next status message
+ * or on the next tick. Caller holds iopub_lock. */
 static void s_welcome_locked(td_kcore_t *self)
 {
     char topic[256];
@@ -86,11 +86,15 @@ static void s_welcome_locked(td_kcore_t *self)
     }
 }
 
-/* Publishes type/content with the given parent. Steals content. Caller holds iopub_lock. */
+/* Publishes type/content with the given parent. Steals content. Caller holds iopub_lock.
+ * Subscriptions are looked at before each status (every request starts with busy and ends with
+ * idle) and on every tick, not before every message: each look costs libzmq a poll(2) and a
+ * getpid(2), and an execute publishes five messages or more. */
 static void s_publish_locked(td_kcore_t *self, const td_msg_t *parent, const char *type,
                              json_t *content)
 {
-    s_welcome_locked(self);
+    if (strcmp(type, "status") == 0)
+        s_welcome_locked(self);
     s_send_locked(self, parent, type, content);
 }
 
@@ -588,7 +592,9 @@ static void s_dispatch(td_kcore_t *self, const td_kcore_io_t *io, td_channel_t c
     const char *type = td_msg_type(req);
     int shell = ch == TD_CH_SHELL;
     if (strcmp(type, "kernel_info_request") == 0) {
-        s_reply(self, io, ch, req, "kernel_info_reply", json_deep_copy(self->kernel_info));
+        /* Shared, never modified: encoding only reads it, and jansson's reference counts are
+         * atomic, so the control and shell threads may both hold it. */
+        s_reply(self, io, ch, req, "kernel_info_reply", json_incref(self->kernel_info));
     } else if (strcmp(type, "shutdown_request") == 0) {
         s_shutdown(self, io, ch, req);
     } else if (strcmp(type, "interrupt_request") == 0) {

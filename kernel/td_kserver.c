@@ -27,6 +27,7 @@
 
 struct td_kserver {
     td_kcore_t *core;
+    td_history_t *history; /* borrowed; may be NULL */
     td_hmac_t *key;
     void *shell, *stdin_, *control, *iopub; /* raw libzmq sockets of the zsock_t below */
     zsock_t *zshell, *zstdin, *zcontrol, *ziopub;
@@ -112,20 +113,35 @@ static int s_recv_msg(td_kserver_t *self, void *sock, const char *channel, int f
     return 1;
 }
 
-/* Sends an encoded message. For IOPub, waits for room rather than dropping. Returns 0 or -1. */
+static void s_free_frame(void *data, void *hint)
+{
+    free(data);
+}
+
+/* Sends an encoded message. For IOPub, waits for room rather than dropping. Frames larger than a
+ * libzmq inline message are handed over, not copied: libzmq frees them once written (from its I/O
+ * thread), so f no longer owns them. Returns 0 or -1. */
 static int s_send_frames(void *sock, td_frames_t *f, int iopub)
 {
     for (size_t i = 0; i < f->n; i++) {
         int flags = i + 1 < f->n ? ZMQ_SNDMORE : 0;
+        zmq_msg_t m;
+        if (f->len[i] > 64 && zmq_msg_init_data(&m, f->data[i], f->len[i], s_free_frame, NULL) == 0)
+            f->data[i] = NULL;
+        else if (zmq_msg_init_size(&m, f->len[i]) == 0)
+            memcpy(zmq_msg_data(&m), f->data[i], f->len[i]);
+        else
+            return -1;
         int waited = 0;
         for (;;) {
-            int rc = zmq_send(sock, f->data[i], f->len[i], flags | (iopub ? ZMQ_DONTWAIT : 0));
+            int rc = zmq_msg_send(&m, sock, flags | (iopub ? ZMQ_DONTWAIT : 0));
             if (rc >= 0)
                 break;
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN || !iopub || waited >= TD_IOPUB_STALL_MS) {
                 TD_LOG(TD_LOG_WARN, "kernel.wire", "send failed: %s", zmq_strerror(errno));
+                zmq_msg_close(&m);
                 return -1;
             }
             zmq_pollitem_t item = {sock, 0, ZMQ_POLLOUT, 0};
@@ -299,7 +315,8 @@ static void s_tick_actor(zsock_t *pipe, void *arg)
                 shutdown_at = zclock_usecs();
             else if (zclock_usecs() - shutdown_at > TD_SHUTDOWN_GRACE_US) {
                 /* Main is stuck in C code (a blocking os.execute, say): leave anyway. The history
-                 * database is consistent after every statement, so nothing is lost. */
+                 * database is consistent after every transaction; only cells run since the shell
+                 * was last quiet (still queued) are lost. */
                 TD_LOG(TD_LOG_WARN, "kernel", "code did not stop for shutdown; exiting now");
                 _exit(0);
             }
@@ -363,6 +380,7 @@ td_kserver_t *td_kserver_new(const td_connfile_t *cf, const td_env_t *env,
     }
     const char *ppid = getenv("JPY_PARENT_PID"); /* set by the server that launched us */
     self->parent = ppid ? (pid_t)atol(ppid) : 0;
+    self->history = history;
     if (self->parent > 1 && getppid() != self->parent)
         self->parent = 0; /* started through a wrapper (a shell script): nothing to watch */
     self->main_inbox = calloc(1, sizeof *self->main_inbox);
@@ -422,6 +440,8 @@ int td_kserver_run(td_kserver_t *self)
     while (!td_kcore_shutdown_requested(self->core)) {
         zmq_pollitem_t item = {self->shell, 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&item, 1, 100);
+        if (rc == 0 && self->history)
+            td_history_flush(self->history); /* quiet: write history off the request path */
         if (rc <= 0)
             continue; /* timeout or EINTR: re-check for shutdown */
         td_msg_t *msg = NULL;

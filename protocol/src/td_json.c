@@ -753,3 +753,138 @@ ssize_t td_json_parse(const char *p, size_t n, json_t **out, td_error_t *err)
 {
     return td_json_parse_flags(p, n, 0, out, err);
 }
+
+/* ---- writing -----------------------------------------------------------------------------------
+ * json_dumps(JSON_COMPACT)'s bytes without its costs (a pointer hashtable per object for its loop
+ * check, a buffer grown from 16 bytes and copied at the end, a UTF-8 decode per character): runs
+ * of plain bytes are copied whole (jansson's strings are valid UTF-8 already), nesting is bounded
+ * instead of checked for loops, and only reals go through jansson for its number formatting. */
+
+static int s_append(s_buf_t *t, const char *p, size_t n)
+{
+    if (s_buf_reserve(t, n) != 0)
+        return TD_ENOMEM;
+    memcpy(t->p + t->len, p, n);
+    t->len += n;
+    return 0;
+}
+
+/* Writes a JSON string: quotes, and escapes for '"', '\\' and control characters, as jansson does
+ * without JSON_ENSURE_ASCII; every other byte is copied as is. */
+static int s_put_string(s_buf_t *t, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
+    if (s_buf_reserve(t, n + 2) != 0)
+        return TD_ENOMEM;
+    t->p[t->len++] = '"';
+    size_t run = 0; /* s[run..i) is plain and not yet copied */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (s_append(t, s + run, i - run) != 0 || s_append(t, esc, elen) != 0)
+            return TD_ENOMEM;
+        run = i + 1;
+    }
+    if (s_append(t, s + run, n - run) != 0 || s_append(t, "\"", 1) != 0)
+        return TD_ENOMEM;
+    return 0;
+}
+
+/* Writes v compactly. TD_EINVAL past TD_JSON_MAX_DEPTH (which is also how a cycle ends). */
+static int s_put_value(s_buf_t *t, const json_t *v, int depth)
+{
+    if (depth > TD_JSON_MAX_DEPTH)
+        return TD_EINVAL;
+    char num[32];
+    int rc = 0;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        rc = s_append(t, "{", 1);
+        for (void *it = json_object_iter((json_t *)v); rc == 0 && it;) {
+            rc = s_put_string(t, json_object_iter_key(it), json_object_iter_key_len(it));
+            if (rc == 0)
+                rc = s_append(t, ":", 1);
+            if (rc == 0)
+                rc = s_put_value(t, json_object_iter_value(it), depth + 1);
+            it = json_object_iter_next((json_t *)v, it);
+            if (rc == 0 && it)
+                rc = s_append(t, ",", 1);
+        }
+        return rc ? rc : s_append(t, "}", 1);
+    }
+    case JSON_ARRAY: {
+        rc = s_append(t, "[", 1);
+        size_t n = json_array_size(v);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (i > 0)
+                rc = s_append(t, ",", 1);
+            if (rc == 0)
+                rc = s_put_value(t, json_array_get(v, i), depth + 1);
+        }
+        return rc ? rc : s_append(t, "]", 1);
+    }
+    case JSON_STRING:
+        return s_put_string(t, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        return s_append(
+            t, num,
+            (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+    case JSON_REAL: { /* jansson's own formatting (shortest round trip, ".0" kept) */
+        char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        rc = text ? s_append(t, text, strlen(text)) : TD_ENOMEM;
+        free(text);
+        return rc;
+    }
+    case JSON_TRUE:
+        return s_append(t, "true", 4);
+    case JSON_FALSE:
+        return s_append(t, "false", 5);
+    default:
+        return s_append(t, "null", 4);
+    }
+}
+
+int td_json_dump(const json_t *v, char **out, size_t *len)
+{
+    s_buf_t t = {NULL, 0, 0};
+    *out = NULL;
+    int rc = v == NULL ? TD_EINVAL : s_put_value(&t, v, 1);
+    if (rc == 0)
+        rc = s_append(&t, "", 1);
+    if (rc != 0) {
+        free(t.p);
+        return rc;
+    }
+    *out = t.p;
+    if (len)
+        *len = t.len - 1;
+    return 0;
+}

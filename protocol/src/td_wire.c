@@ -1,11 +1,13 @@
 /* td_wire.c: encode and decode the Jupyter multipart framing. Decoding is ordered so that untrusted
  * bytes are trusted as late as possible: find the delimiter, check the frame count, verify the
- * HMAC over the four raw JSON frames, and only then parse them. The signed bytes are never
- * re-serialised. Encoding signs exactly the bytes it emits. */
+ * HMAC over the four raw JSON frames, and only then parse them (with td_json, which accepts what
+ * json_loadb accepts, several times faster). The signed bytes are never re-serialised. Encoding
+ * signs exactly the bytes it emits, written by td_json_dump (json_dumps's compact output, faster). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "td/td_json.h"
 #include "td/td_wire.h"
 
 #define DELIM_LEN (sizeof TD_WIRE_DELIM - 1)
@@ -55,14 +57,13 @@ int td_wire_encode(const td_msg_t *msg, const td_hmac_t *key, td_frames_t *out)
                         td_msg_content(msg)};
     td_bytes_t signed_parts[4];
     for (int i = 0; rc == 0 && i < 4; i++) {
-        char *text = json_dumps(parts[i], JSON_COMPACT);
-        if (text == NULL) {
-            rc = TD_ENOMEM;
+        size_t len;
+        char *text;
+        if ((rc = td_json_dump(parts[i], &text, &len)) != 0)
             break;
-        }
         /* Take the serialised text as the frame itself: no copy. */
         out->data[nids + 2 + i] = (uint8_t *)text;
-        out->len[nids + 2 + i] = strlen(text);
+        out->len[nids + 2 + i] = len;
         signed_parts[i] = (td_bytes_t){out->data[nids + 2 + i], out->len[nids + 2 + i]};
     }
     char sig[TD_HMAC_HEX_MAX + 1];
@@ -80,7 +81,8 @@ int td_wire_encode(const td_msg_t *msg, const td_hmac_t *key, td_frames_t *out)
 /* Reads header.msg_id from an unverified header frame, only to name a dropped message in a log. */
 static void s_peek_id(td_bytes_t header, char *out, size_t cap)
 {
-    json_t *h = json_loadb((const char *)header.data, header.len, 0, NULL);
+    json_t *h = NULL;
+    td_json_parse((const char *)header.data, header.len, &h, NULL);
     const char *id = json_string_value(json_object_get(h, "msg_id"));
     snprintf(out, cap, "%.64s", id ? id : "?");
     json_decref(h);
@@ -88,11 +90,11 @@ static void s_peek_id(td_bytes_t header, char *out, size_t cap)
 
 static json_t *s_parse_object(td_bytes_t b, size_t index, const char *what, td_error_t *err)
 {
-    json_error_t jerr;
-    json_t *v = json_loadb((const char *)b.data, b.len, 0, &jerr);
-    if (v == NULL) {
-        td_error_set(err, TD_EPROTO, index, "%s is not valid JSON: %s at %d", what, jerr.text,
-                     jerr.position);
+    json_t *v = NULL;
+    td_error_t jerr = {0};
+    if (td_json_parse((const char *)b.data, b.len, &v, &jerr) < 0) {
+        td_error_set(err, TD_EPROTO, index, "%s is not valid JSON: %s at %zu", what, jerr.text,
+                     jerr.offset);
         return NULL;
     }
     if (!json_is_object(v)) {

@@ -3,7 +3,8 @@
  * combination td_json_parse_flags supports). Both parsers must accept or reject alike; when they
  * accept, the trees must be identical (types, integer values, real bits, string bytes, key order)
  * and td_json must have used exactly the bytes jansson's lexer did. A rejection must come with an
- * error code and an offset inside the input. */
+ * error code and an offset inside the input. What parses is written back by td_json_dump, which
+ * must produce json_dumps's exact bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,13 @@ static void s_diff(const uint8_t *data, size_t size, size_t flags)
         abort();
     if (!json_equal(a, b) || !td_json_same(a, b))
         abort();
+    char *want = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY), *got = NULL;
+    size_t got_len = 0;
+    if (want && (td_json_dump(a, &got, &got_len) != 0 || got_len != strlen(want) ||
+                 memcmp(got, want, got_len) != 0))
+        abort();
+    free(want);
+    free(got);
     json_decref(a);
     json_decref(b);
 }

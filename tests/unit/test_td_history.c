@@ -1,6 +1,7 @@
 /* test_td_history.c: sessions, tail, range (exclusive stop, relative sessions), glob search with
- * n and unique, output pairs, persistence across processes (two objects on one file), and a
- * database that cannot be opened. */
+ * n and unique, output pairs, persistence across processes (two objects on one file), queued
+ * writes (another connection sees a cell after td_history_flush, more than a batch, and on
+ * destroy), and a database that cannot be opened. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -67,9 +68,27 @@ void test_td_history(void)
     h = td_history_range(b, -1, 1, 0, 0); /* the previous session, whole */
     TD_ASSERT_EQ(json_array_size(h), 4);
     json_decref(h);
-    td_history_destroy(&b);
-    td_history_destroy(&a);
+
+    /* Adds are queued: the other connection sees them after a flush, and past one batch. */
+    TD_ASSERT_OK(td_history_add(a, 5, "queued", NULL));
+    h = td_history_search(b, "queued", 0, 0, 0);
+    TD_ASSERT_EQ(json_array_size(h), 0);
+    json_decref(h);
+    TD_ASSERT_OK(td_history_flush(a));
+    h = td_history_search(b, "queued", 0, 0, 0);
+    TD_ASSERT_EQ(json_array_size(h), 1);
+    json_decref(h);
+    for (int i = 0; i < 100; i++)
+        TD_ASSERT_OK(td_history_add(a, 6 + i, "many", NULL));
+    h = td_history_search(b, "many", 0, 0, 0);
+    TD_ASSERT(json_array_size(h) >= 64 && json_array_size(h) < 100);
+    json_decref(h);
+    td_history_destroy(&a); /* writes the rest */
     TD_ASSERT(a == NULL);
+    h = td_history_search(b, "many", 0, 0, 0);
+    TD_ASSERT_EQ(json_array_size(h), 100);
+    json_decref(h);
+    td_history_destroy(&b);
 
     /* An unusable path: calls fail softly. */
     td_history_t *bad = td_history_new("/nonexistent-dir/x/history.sqlite");

@@ -710,8 +710,44 @@ static void s_prefixes(void)
         s_both(doc, n, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK);
 }
 
+/* td_json_dump writes json_dumps(JSON_COMPACT)'s exact bytes, and refuses what is too deep. */
+static void s_dump(void)
+{
+    const char *docs[] = {"{}", "[]", "{\"a\":[1,-2,3.5,1e300,true,false,null,\"\"]}",
+                          "[\"q\\\"b\\\\s\\n\\t\\u0001\\u001f\\u007f\\u00e9\\ud83d\\ude00\"]",
+                          "{\"k\\u0001x\":1,\"\\u00e9\":{\"z\":[[[]]]},\"n\":\"a\\u0000b\"}",
+                          "[-9223372036854775808, 0.1, -0.0]"};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        json_t *v = json_loads(docs[i], JSON_ALLOW_NUL, NULL);
+        TD_ASSERT(v != NULL);
+        char *want = json_dumps(v, JSON_COMPACT), *got = NULL;
+        size_t len = 0;
+        TD_ASSERT_OK(td_json_dump(v, &got, &len));
+        TD_ASSERT(len == strlen(want) && memcmp(got, want, len) == 0 && got[len] == '\0');
+        free(want);
+        free(got);
+        json_decref(v);
+    }
+    json_t *s = json_string("scalar"), *deep = json_array(), *at = deep;
+    char *got = NULL;
+    TD_ASSERT_OK(td_json_dump(s, &got, NULL));
+    TD_ASSERT_STR_EQ(got, "\"scalar\"");
+    free(got);
+    for (int i = 0; i < TD_JSON_MAX_DEPTH + 1; i++) {
+        json_t *in = json_array();
+        json_array_append_new(at, in);
+        at = in;
+    }
+    TD_ASSERT_EQ(td_json_dump(deep, &got, NULL), TD_EINVAL);
+    TD_ASSERT(got == NULL);
+    TD_ASSERT_EQ(td_json_dump(NULL, &got, NULL), TD_EINVAL);
+    json_decref(s);
+    json_decref(deep);
+}
+
 void test_td_json(void)
 {
+    s_dump();
     s_grammar();
     s_strings();
     s_big_strings();

@@ -1,7 +1,12 @@
 /* test_td_wire.c: frame round trips (identities, buffers), the zero-copy split, and every way a
  * frame set can be bad: no delimiter, too few frames, wrong or missing signature (nothing parsed),
- * malformed JSON, JSON that is not an object, a header without msg_type. */
+ * malformed JSON, JSON that is not an object, a header without msg_type. The encoder writes each
+ * JSON part byte for byte as json_dumps(JSON_COMPACT) does (escapes, UTF-8, numbers, nesting), and
+ * refuses nesting past TD_JSON_MAX_DEPTH. */
+#include <stdint.h>
+
 #include "td/td.h"
+#include "td/td_json.h"
 #include "test.h"
 
 static int64_t s_clock(void *arg)
@@ -142,6 +147,43 @@ void test_td_wire(void)
     for (size_t i = TD_WIRE_MAX_IDS + 3; i < TD_WIRE_MAX_IDS + 8; i++)
         many[i] = s_b("{}");
     TD_ASSERT_EQ(td_wire_decode(many, TD_WIRE_MAX_IDS + 8, key, &back, NULL), TD_EPROTO);
+
+    /* Encoding writes what json_dumps(JSON_COMPACT) writes, byte for byte. */
+    json_t *tricky =
+        json_pack("{s:s, s:s%, s:[i, I, f, f, b, b, n, {}, []], s:{s:{s:[s]}}, s:s, s:s}", "text",
+                  "q\"b\\s/ \b\f\n\r\t\x01\x1f\x7f caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                  "nul", "a\0b", (size_t)3, "nums", -7, (json_int_t)INT64_MIN, 0.1, 1e300, 1, 0,
+                  "deep", "a", "b", "c", "d", "k\"\n\xc3\xa9", "v", "", "x");
+    td_msg_t *t = td_msg_new(&s_env, "sess", "k\\ernel", "stream", req);
+    TD_ASSERT_OK(td_msg_set_content_new(t, tricky));
+    td_frames_t tf;
+    TD_ASSERT_OK(td_wire_encode(t, key, &tf));
+    json_t *jparts[4] = {td_msg_header(t), td_msg_parent(t), td_msg_metadata(t), tricky};
+    for (int i = 0; i < 4; i++) {
+        char *want = json_dumps(jparts[i], JSON_COMPACT);
+        TD_ASSERT_EQ(tf.len[2 + 2 + i], strlen(want));
+        TD_ASSERT_MEM_EQ(tf.data[2 + 2 + i], want, strlen(want));
+        free(want);
+    }
+    td_frames_fini(&tf);
+    json_object_del(tricky, "nul"); /* \u0000 is refused on input, as json_loadb refuses it */
+    TD_ASSERT_OK(td_wire_encode(t, key, &tf));
+    TD_ASSERT_OK(s_decode(&tf, key, &back, NULL)); /* and it reads back */
+    TD_ASSERT(json_equal(td_msg_content(back), tricky));
+    td_msg_destroy(&back);
+    td_frames_fini(&tf);
+
+    /* Nesting past the parser's limit (and so any cycle) is refused, not overflowed. */
+    json_t *deep = json_object(), *at = deep;
+    for (int i = 0; i < TD_JSON_MAX_DEPTH + 10; i++) {
+        json_t *child = json_object();
+        json_object_set_new(at, "x", child);
+        at = child;
+    }
+    TD_ASSERT_OK(td_msg_set_content_new(t, deep));
+    TD_ASSERT_EQ(td_wire_encode(t, key, &tf), TD_EINVAL);
+    TD_ASSERT_EQ(tf.n, 0);
+    td_msg_destroy(&t);
 
     td_frames_fini(&f);
     td_frames_fini(&f); /* idempotent */

@@ -39,4 +39,9 @@ TD_EXPORT ssize_t td_json_parse(const char *p, size_t n, json_t **out, td_error_
 TD_EXPORT ssize_t td_json_parse_flags(const char *p, size_t n, size_t flags, json_t **out,
                                       td_error_t *err);
 
+/* Writes v as json_dumps(v, JSON_COMPACT) would (the same bytes; a scalar too), faster: *out gets
+ * a malloc'd NUL-terminated text (caller frees), *len (may be NULL) its length. Returns 0,
+ * TD_ENOMEM, or TD_EINVAL for NULL or nesting deeper than TD_JSON_MAX_DEPTH (which ends a cycle). */
+TD_EXPORT int td_json_dump(const json_t *v, char **out, size_t *len);
+
 #endif
