@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "td/td_json.h"
 #include "td_acl.h"
 #include "td_comments.h"
 #include "td_contents.h"
@@ -320,13 +321,15 @@ static void s_respond(td_pss_t *pss, int status, const char *ctype, const void *
 
 static void s_respond_json(td_pss_t *pss, int status, json_t *body_new)
 {
-    char *text = body_new ? json_dumps(body_new, JSON_COMPACT) : NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = body_new ? td_json_dump(body_new, &text, &len) : TD_ENOMEM;
     json_decref(body_new);
-    if (!text) {
+    if (rc != 0) {
         s_respond(pss, 500, "application/json", "{\"message\":\"out of memory\",\"reason\":null}", 41);
         return;
     }
-    s_respond(pss, status, "application/json", text, strlen(text));
+    s_respond(pss, status, "application/json", text, len);
     free(text);
 }
 
