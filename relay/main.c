@@ -61,36 +61,40 @@ static int s_mkdir(const char *path)
 }
 
 /* Loads the secret that signs login cookies from STATE/cookie_secret, creating it (32 random
- * bytes, mode 0600) the first time, so cookies outlive restarts as jupyter_server's do. */
+ * bytes, mode 0600, written to a temporary file and renamed into place) when it is missing or not
+ * 32 bytes (a crash mid-write), so cookies outlive restarts as jupyter_server's do. */
 static int s_cookie_secret(td_relay_t *r)
 {
-    char path[PATH_MAX + 32];
-    uint8_t secret[32];
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+    uint8_t secret[33];
     snprintf(path, sizeof path, "%s/cookie_secret", r->state_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && errno == ENOENT) {
-        td__random(NULL, secret, sizeof secret);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd >= 0 &&
-            (write(fd, secret, sizeof secret) != (ssize_t)sizeof secret || fsync(fd) != 0)) {
-            close(fd);
-            unlink(path);
-            fd = -1;
-        } else if (fd >= 0) {
-            close(fd);
-            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        }
-    }
     ssize_t n = fd >= 0 ? read(fd, secret, sizeof secret) : -1;
     if (fd >= 0)
         close(fd);
-    if (n != (ssize_t)sizeof secret ||
-        td_auth_set_cookie_secret(r->auth, secret, sizeof secret) != 0) {
-        fprintf(stderr, "tandem-relay: cannot read or create %s\n", path);
-        return -1;
+    if (n != 32) {
+        td__random(NULL, secret, 32);
+        snprintf(tmp, sizeof tmp, "%s/cookie_secret.XXXXXX", r->state_dir);
+        fd = mkstemp(tmp); /* mode 0600 */
+        int ok = fd >= 0 && write(fd, secret, 32) == 32 && fsync(fd) == 0;
+        if (fd >= 0)
+            close(fd);
+        ok = ok && rename(tmp, path) == 0;
+        int dfd = ok ? open(r->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        ok = ok && dfd >= 0 && fsync(dfd) == 0;
+        if (dfd >= 0)
+            close(dfd);
+        if (!ok) {
+            unlink(tmp);
+            fprintf(stderr, "tandem-relay: cannot create %s: %s\n", path, strerror(errno));
+            return -1;
+        }
     }
+    int rc = td_auth_set_cookie_secret(r->auth, secret, 32);
     memset(secret, 0, sizeof secret);
-    return 0;
+    if (rc != 0)
+        fprintf(stderr, "tandem-relay: out of memory\n");
+    return rc;
 }
 
 /* Numeric tunables: name in --config and as --flag-with-dashes, and the default. NAN = unset. */

@@ -177,7 +177,8 @@ static const td_user_t *s_cookie_user(td_relay_t *r, struct lws *wsi)
 
 /* The caller's identity from ?token= or the Authorization header, else from the login cookie
  * (*by_cookie = 1), or NULL. Failed token attempts are audited and rate limited per remote
- * address: while an address backs off, no token it sends is even compared (*limited = 1). */
+ * address: while an address backs off, no token it sends is even compared (*limited = 1), but a
+ * valid cookie still works (any web page can make a browser send bad tokens to localhost). */
 static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limited, int *by_cookie)
 {
     char tok[1024], hdr[1100], peer[64] = "";
@@ -193,17 +194,15 @@ static const td_user_t *s_authenticate(td_relay_t *r, struct lws *wsi, int *limi
     if (have) {
         lws_get_peer_simple(wsi, peer, sizeof peer);
         int64_t now_ms = td_relay_now(r) / 1000;
-        if (!td_acl_login_allowed(r->acl, peer, now_ms)) {
+        if (!td_acl_login_allowed(r->acl, peer, now_ms))
             *limited = 1;
-            return NULL;
-        }
-        if (!(u = td_auth_check(r->auth, tok))) {
+        else if (!(u = td_auth_check(r->auth, tok))) {
             td_acl_login_failed(r->acl, peer, now_ms);
             td_acl_audit(r->acl, "", "auth_failed", "", peer);
         }
     }
     if (!u && (u = s_cookie_user(r, wsi)))
-        *by_cookie = 1;
+        *by_cookie = 1, *limited = 0;
     return u;
 }
 
@@ -360,6 +359,11 @@ static int s_http_write(td_pss_t *pss)
                                             (const uint8_t *)pss->cookies[i],
                                             (int)strlen(pss->cookies[i]), &p, end))
                 return -1;
+        static const char csp[] = "frame-ancestors 'self'"; /* no framing of the login page */
+        if (pss->ctype && strncmp(pss->ctype, "text/html", 9) == 0 &&
+            lws_add_http_header_by_name(wsi, (const uint8_t *)"Content-Security-Policy:",
+                                        (const uint8_t *)csp, (int)strlen(csp), &p, end))
+            return -1;
         if (pss->cache && lws_add_http_header_by_name(wsi, (const uint8_t *)"Cache-Control:",
                                                       (const uint8_t *)"max-age=2592000", 15, &p,
                                                       end))
@@ -1222,7 +1226,7 @@ static void s_redirect(td_pss_t *pss, const char *next, const char *fallback)
 static void s_login_page(td_pss_t *pss, int status, const char *message, const char *next,
                          const td_user_t *user)
 {
-    char xsrf[TD_XSRF_MAX], page[4096] = "<!doctype html><html><head><meta charset=\"utf-8\">"
+    char xsrf[TD_XSRF_MAX], page[8192] = "<!doctype html><html><head><meta charset=\"utf-8\">"
                                          "<title>Tandem relay</title></head><body>"
                                          "<h1>Tandem relay</h1>";
     size_t k = strlen(page);
@@ -1538,6 +1542,8 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
         TD_LOG(TD_LOG_INFO, "relay.ws", "unauthenticated websocket refused");
         return s_reject_upgrade(wsi, limited ? 429 : 403, limited ? "Too many failed logins" : "Forbidden");
     }
+    if (!s_origin_ok(wsi, r->allow_origin))
+        return s_reject_upgrade(wsi, 403, "Cross origin websocket refused");
     if (route.id == TD_ROUTE_COMMENT_EVENTS) {
         /* The stream of one notebook's comment events, for readers of that notebook. */
         char q[TD_ROUTE_PATH_MAX], norm[TD_ROUTE_PATH_MAX], fid[TD_UUID_LEN + 1];
@@ -1558,8 +1564,6 @@ static int s_confirm_upgrade(td_relay_t *r, struct lws *wsi)
         td_acl_audit(r->acl, user->username, "denied", "", "kernel websocket");
         return s_reject_upgrade(wsi, 403, "Your role does not allow executing code");
     }
-    if (!s_origin_ok(wsi, r->allow_origin))
-        return s_reject_upgrade(wsi, 403, "Cross origin websocket refused");
     if (route.id == TD_ROUTE_KERNEL_CHANNELS && !td_kernel_find(r, route.arg)) {
         char msg[400];
         snprintf(msg, sizeof msg, "Kernel does not exist: %s", route.arg);

@@ -959,10 +959,12 @@ static void *s_zsock(td_kernel_t *k, int type, td_channel_t ch, const char *iden
     if (!s)
         return NULL;
     /* A kernel binds its ports a few milliseconds after it is spawned, and our connects usually
-     * come first: retry every 10 ms, not libzmq's 100, or every start waits for the retry. */
-    int zero = 0, retry_ms = 10;
+     * come first: retry after 10 ms, not libzmq's 100, or every start waits for the retry; back off
+     * to 1 s for a kernel that stays away (dead, or restarting). */
+    int zero = 0, retry_ms = 10, retry_max_ms = 1000;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &retry_ms, sizeof retry_ms);
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &retry_max_ms, sizeof retry_max_ms);
     if (identity)
         zmq_setsockopt(s, ZMQ_ROUTING_ID, identity, strlen(identity));
     if (type == ZMQ_SUB)

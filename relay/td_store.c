@@ -138,7 +138,17 @@ struct td_store {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     int version;
+    int wal_pages; /* in the write-ahead log after the last commit (sqlite3_wal_hook) */
 };
+
+/* SQLite's own auto-checkpoint size: td_store_checkpoint does nothing below it. */
+#define S_CHECKPOINT_PAGES 1000
+
+static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    ((td_store_t *)arg)->wal_pages = pages;
+    return SQLITE_OK;
+}
 
 static int s_fail(td_error_t *err, sqlite3 *db, const char *what)
 {
@@ -195,14 +205,15 @@ td_store_t *td_store_open(const char *path, td_error_t *err)
         return NULL;
     }
     sqlite3_busy_timeout(self->db, 2000);
-    /* Checkpoints run from td_store_checkpoint, never inside a commit. */
     if (sqlite3_exec(self->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                               "PRAGMA wal_autocheckpoint = 0;"
                                "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK) {
         s_fail(err, self->db, "configuring the store");
         td_store_destroy(&self);
         return NULL;
     }
+    /* Commits never checkpoint (the hook replaces SQLite's auto-checkpoint): td_store_checkpoint
+     * does, from a timer, once the log holds as much as SQLite would have let it. */
+    sqlite3_wal_hook(self->db, s_wal_hook, self);
     if (s_migrate(self, err) != 0) {
         td_store_destroy(&self);
         return NULL;
@@ -450,9 +461,14 @@ int td_store_commit(td_store_t *self)
 
 int td_store_checkpoint(td_store_t *self)
 {
+    if (self->wal_pages < S_CHECKPOINT_PAGES)
+        return 0;
     if (!sqlite3_get_autocommit(self->db))
         return TD_ESTATE;
-    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc == SQLITE_OK && done == log)
+        self->wal_pages = 0; /* the next commit starts the log over */
     return rc == SQLITE_OK ? 0 : TD_ESTATE;
 }
 

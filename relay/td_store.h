@@ -97,9 +97,10 @@ int td_store_yupdates_replace(td_store_t *self, const char *file_id, const uint8
 int td_store_begin(td_store_t *self);
 /* Commits the open transaction, if any (durable on return). 0 or TD_ESTATE. */
 int td_store_commit(td_store_t *self);
-/* Copies what the write-ahead log holds into the database, as far as no reader needs it (commits
- * never do it themselves, so a 20 MB room seed is not written twice on the way to its first
- * sync; call this from a timer). 0, or TD_ESTATE (e.g. inside a transaction: try later). */
+/* Copies what the write-ahead log holds into the database, as far as no reader needs it, once it
+ * holds 1000 pages or more (SQLite's auto-checkpoint size; commits never do it themselves, so a
+ * 20 MB room seed is not written twice on the way to its first sync; call this from a timer).
+ * 0, or TD_ESTATE (e.g. inside a transaction: try later). */
 int td_store_checkpoint(td_store_t *self);
 
 #endif

@@ -1,11 +1,16 @@
 // bench_relay.mjs: tandem-relay against direct ZMQ and Debian's jupyter_server 1.23, all driving
 // tandem-lua. Not a test: it prints a markdown table.
 //   TANDEM_BUILD=build node tests/bench/bench_relay.mjs [--quick]
-// Measured with the same Node `ws` v1 client for both servers (so client costs cancel in the
-// ratio); direct ZMQ uses tests/bench/bench_client (C) on the relay's kernel connection file.
+// Both servers are measured with the same clients, v1 protocol. Round trips and kernel starts use
+// a Node `ws` client (so client costs cancel in the ratio); direct ZMQ uses tests/bench/bench_client
+// (C) on the relay's kernel connection file. The flood client is C (tests/bench/bench_flood, one
+// epoll loop for all its websockets) so that the server is what is measured: 20 Node `ws` clients
+// in one Node process saturated Node itself (8 s of Node CPU for 1 M messages, the relay 2.9 s).
 // - kernel_info round trip p50/p99 (sequential requests on one websocket)
 // - an IOPub flood of N display() calls (N separate display_data messages) to 1 and to 20
-//   clients, rate limiting off: delivered messages/s (first to last) and messages lost
+//   clients, rate limiting off: delivered messages/s (execute_request sent to last display_data
+//   received), messages lost, and the server's CPU seconds (/proc utime + stime) during the flood.
+//   N is 20 000 with --quick and 100 000 otherwise (2 M deliveries to 20 clients).
 // - 10 concurrent kernel starts (POST + websocket + kernel_info reply) until all are ready
 // - RSS of the server process idle (one kernel) and per connected client
 import { spawn, execFileSync } from 'node:child_process';
@@ -22,11 +27,17 @@ process.env.TANDEM_BUILD = BUILD;
 process.chdir(join(here, '../relay')); // node_modules (ws) live there
 const { startRelay } = await import('../relay/relay.mjs');
 const { KClient, until, sleep } = await import('../relay/kws.mjs');
+const FLOOD_BIN = join(BUILD, 'tests/bench_flood');
 const QUICK = process.argv.includes('--quick');
 const FLOOD = QUICK ? 20000 : 100000, RTT_N = QUICK ? 300 : 2000, JS_RTT_N = 200;
 
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; // MiB
+const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+const cpu = (pid) => { // utime + stime of a process, seconds (fields 14 and 15 of /proc/PID/stat)
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+};
 const freePort = () => new Promise((res) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
 
 async function rtt(server, kid, n) {
@@ -47,37 +58,19 @@ async function rtt(server, kid, n) {
   return { p50: pct(t, 50) / 1e3, p99: pct(t, 99) / 1e3 }; // ms
 }
 
-// Floods FLOOD display_data to nclients; ends at the final idle or 3 s without traffic.
-async function flood(server, kid, nclients) {
-  const cs = [];
-  for (let i = 0; i < nclients; i++) cs.push(await new KClient(server, kid).open());
-  await cs[0].reply(cs[0].send('kernel_info_request', {}), 30000);
-  const st = cs.map(() => ({ n: 0, first: 0, last: 0 }));
-  let kernelDone = 0;
-  cs.forEach((c, i) => {
-    c.msgs = { push() {}, filter: () => [], some: () => false, find: () => undefined, length: 0 };
-    c.onmsg = (m) => {
-      if (m.header.msg_type === 'execute_reply') kernelDone = performance.now();
-      if (m.header.msg_type !== 'display_data') return;
-      const now = performance.now();
-      if (!st[i].n) st[i].first = now;
-      st[i].n++; st[i].last = now;
-    };
-  });
-  const t0 = performance.now();
-  cs[0].execute(`for i = 1, ${FLOOD} do display(i) end`);
-  let seen = -1;
-  for (;;) {
-    await sleep(3000);
-    const tot = st.reduce((a, s) => a + s.n, 0);
-    if (tot === seen || tot === FLOOD * nclients) break;
-    seen = tot;
-  }
-  const total = st.reduce((a, s) => a + s.n, 0);
-  const end = Math.max(...st.map((s) => s.last));
-  for (const c of cs) c.ws.terminate();
-  return { total, lost: FLOOD * nclients - total, rate: total / ((end - t0) / 1e3),
-           kernelRate: kernelDone ? FLOOD / ((kernelDone - t0) / 1e3) : 0 };
+// Floods FLOOD display_data to nclients with bench_flood (C); it ends when every client has all of
+// them and the execute_reply, or after 3 s without traffic. Spawned, not execFileSync'd, so that
+// this process keeps draining the relay's stderr pipe meanwhile.
+async function flood(server, pid, kid, nclients) {
+  const cpu0 = cpu(pid);
+  const p = spawn(FLOOD_BIN, [server.base, server.token, kid, String(nclients), String(FLOOD), 'v1'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  const code = await new Promise((r) => p.on('exit', r));
+  if (code !== 0) throw new Error(`bench_flood exited ${code}`);
+  const r = JSON.parse(out);
+  return { ...r, serverCpu: cpu(pid) - cpu0, kernelRate: r.execute_reply_s ? FLOOD / r.execute_reply_s : 0 };
 }
 
 async function starts(server, n = 10) {
@@ -85,7 +78,8 @@ async function starts(server, n = 10) {
   await Promise.all(Array.from({ length: n }, async () => {
     const k = (await server.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
     const c = await new KClient(server, k.id).open();
-    for (;;) { if (await c.reply(c.send('kernel_info_request', {}), 1000)) break; }
+    for (const t0 = Date.now(); !(await c.reply(c.send('kernel_info_request', {}), 1000));)
+      if (Date.now() - t0 > 60000) throw new Error(`kernel ${k.id} not ready after 60 s`);
     c.ws.terminate();
   }));
   return (performance.now() - t0) / 1e3;
@@ -108,10 +102,10 @@ async function measure(server, pid, label) {
   const mem = await memory(server, pid, k.id);
   const r = await rtt(server, k.id, label === 'relay' ? RTT_N : JS_RTT_N);
   console.error(`${label}: rtt p50 ${r.p50.toFixed(3)} ms`);
-  const f1 = await flood(server, k.id, 1);
-  console.error(`${label}: flood x1 ${f1.rate.toFixed(0)} msg/s, lost ${f1.lost}, execute_reply after ${f1.kernelRate.toFixed(0)} msg/s`);
-  const f20 = await flood(server, k.id, 20);
-  console.error(`${label}: flood x20 ${f20.rate.toFixed(0)} msg/s, lost ${f20.lost}`);
+  const f1 = await flood(server, pid, k.id, 1);
+  console.error(`${label}: flood x1 ${f1.rate.toFixed(0)} msg/s, lost ${f1.lost}, execute_reply after ${f1.kernelRate.toFixed(0)} msg/s, server cpu ${f1.serverCpu.toFixed(2)} s`);
+  const f20 = await flood(server, pid, k.id, 20);
+  console.error(`${label}: flood x20 ${f20.rate.toFixed(0)} msg/s, lost ${f20.lost}, server cpu ${f20.serverCpu.toFixed(2)} s, client cpu ${f20.client_cpu_s.toFixed(2)} s`);
   await server.api('DELETE', `/api/kernels/${k.id}`);
   const s10 = await starts(server);
   console.error(`${label}: 10 starts ${s10.toFixed(2)} s`);
@@ -162,7 +156,8 @@ rmSync(root, { recursive: true, force: true });
 const f = (x, d = 2) => (x === undefined ? 'n/a' : x.toFixed(d));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(1)}x` : 'n/a');
 console.log(`\n## tandem-relay benchmark (tandem-lua, ${FLOOD} display messages per flood, loopback, rate limits off)\n`);
-console.log('| measure | direct ZMQ (C client) | tandem-relay (Node ws v1) | jupyter_server 1.23 stock (Node ws v1) | relay vs jupyter_server |');
+console.log('RTT and starts: Node ws v1 client. Floods: C client (bench_flood), v1.\n');
+console.log('| measure | direct ZMQ (C client) | tandem-relay | jupyter_server 1.23 stock | relay vs jupyter_server |');
 console.log('|---|---|---|---|---|');
 console.log(`| kernel_info RTT p50 (ms) | ${f(D.p50, 3)} | ${f(R.p50, 3)} | ${f(J.p50, 3)} | ${ratio(J.p50, R.p50)} faster |`);
 console.log(`| kernel_info RTT p99 (ms) | ${f(D.p99, 3)} | ${f(R.p99, 3)} | ${f(J.p99, 3)} | ${ratio(J.p99, R.p99)} faster |`);
@@ -171,6 +166,10 @@ console.log(`| flood to 1 client: lost | n/a | ${R.f1.lost} | ${J.f1.lost} | |`)
 console.log(`| flood: kernel production rate seen (FLOOD / time to execute_reply) | n/a | ${f(R.f1.kernelRate, 0)} | ${f(J.f1.kernelRate, 0)} | |`);
 console.log(`| flood to 20 clients (msg/s total) | n/a | ${f(R.f20.rate, 0)} | ${f(J.f20.rate, 0)} | ${ratio(R.f20.rate, J.f20.rate)} |`);
 console.log(`| flood to 20 clients: lost | n/a | ${R.f20.lost} | ${J.f20.lost} | |`);
+console.log(`| flood to 20 clients: fewest received by one client | n/a | ${R.f20.per_client_min} | ${J.f20.per_client_min} | |`);
+console.log(`| server CPU during the 1-client flood (s) | n/a | ${f(R.f1.serverCpu)} | ${f(J.f1.serverCpu)} | ${ratio(J.f1.serverCpu, R.f1.serverCpu)} less |`);
+console.log(`| server CPU during the 20-client flood (s) | n/a | ${f(R.f20.serverCpu)} | ${f(J.f20.serverCpu)} | ${ratio(J.f20.serverCpu, R.f20.serverCpu)} less |`);
+console.log(`| flood client CPU, 20 clients (s) | n/a | ${f(R.f20.client_cpu_s)} | ${f(J.f20.client_cpu_s)} | |`);
 console.log(`| 10 concurrent kernel starts until ready (s) | n/a | ${f(R.s10)} | ${f(J.s10)} | ${ratio(J.s10, R.s10)} faster |`);
 console.log(`| server RSS idle, 1 kernel (MiB) | n/a | ${f(R.mem.idle, 1)} | ${f(J.mem.idle, 1)} | ${ratio(J.mem.idle, R.mem.idle)} smaller |`);
 console.log(`| server RSS per connected client (KiB) | n/a | ${f(R.mem.perClient, 0)} | ${f(J.mem.perClient, 0)} | |`);

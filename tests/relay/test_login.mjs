@@ -5,7 +5,8 @@
 // any token, and signs out. From Node with the browser's cookies: a foreign Origin is 404, a
 // forged or stale cookie is 403, next= never leaves the server, a token request sets the cookie,
 // and the cookie outlives a relay restart on the same root.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startRelay, check, skipUnlessReady, watchdog } from './relay.mjs';
 
 skipUnlessReady();
@@ -132,6 +133,16 @@ try {
   const name2 = 'username-' + new URL(base2).host.replace(/[^A-Za-z0-9]/g, '-');
   r = await fetch(`${base2}/api/me`, { headers: { Cookie: `${name2}=${login.value}` } });
   check(r.status === 200, 'the cookie still signs in after a relay restart');
+
+  // A secret file cut short (a crash while it was written) is replaced, not fatal.
+  await relay.stop({ keepRoot: true });
+  writeFileSync(join(root, '.tandem/cookie_secret'), '');
+  relay = await startRelay({ root, token });
+  const base3 = relay.base.replace(/\/$/, '');
+  const name3 = 'username-' + new URL(base3).host.replace(/[^A-Za-z0-9]/g, '-');
+  r = await fetch(`${base3}/api/me`, { headers: { Cookie: `${name3}=${login.value}` } });
+  check(r.status === 403 && statSync(join(root, '.tandem/cookie_secret')).size === 32,
+        'an empty cookie_secret is regenerated at start (old cookies end)');
 
 } finally {
   await browser?.close();
