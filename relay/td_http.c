@@ -1797,21 +1797,68 @@ static int s_ws_dispatch(td_pss_t *pss, const uint8_t *data, size_t len, int bin
     return 0;
 }
 
+/* Writes a server frame header (FIN, text or binary, unmasked, 7/16/64-bit length) at p; returns
+ * its length (at most 10). */
+static size_t s_ws_header(uint8_t *p, int binary, size_t len)
+{
+    p[0] = binary ? 0x82 : 0x81;
+    if (len < 126) {
+        p[1] = (uint8_t)len;
+        return 2;
+    }
+    if (len <= 0xffff) {
+        p[1] = 126;
+        p[2] = (uint8_t)(len >> 8);
+        p[3] = (uint8_t)len;
+        return 4;
+    }
+    p[1] = 127;
+    for (int i = 0; i < 8; i++)
+        p[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+    return 10;
+}
+
+#define S_BATCH_BYTES (256u << 10) /* frames framed together into one send */
+
 static int s_ws_writeable(struct lws *wsi, td_pss_t *pss)
 {
     if (pss->closing)
         return 0; /* closing from the timer callback (td_ws_close) */
-    /* Several frames per callback while the kernel takes them (lws buffers a partial write
-     * itself and reports the pipe choked until it is flushed). */
-    for (int budget = 64; budget > 0 && pss->q.head; budget--) {
-        if (budget < 64 && lws_send_pipe_choked(wsi))
-            break;
+    /* Queued frames go out in one send: lws would make a send (and a poll for choke) per frame,
+     * and in a flood that per-message system call was most of the relay's CPU. Server frames are
+     * unmasked, so they are framed here and the batch is written raw; lws buffers any partial
+     * write itself and flushes it before anything else, so frames never interleave. A single
+     * frame is written in place, without a copy. */
+    size_t n = 0, bytes = 0;
+    for (td_oqnode_t *q = pss->q.head; q && (n == 0 || bytes + q->buf->len <= S_BATCH_BYTES);
+         q = q->next) {
+        bytes += q->buf->len + 10;
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    if (n == 1) {
         td_obuf_t *b = td_oq_pop(&pss->q);
-        int n = lws_write(wsi, b->mem + LWS_PRE, b->len,
-                          b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         size_t len = b->len;
+        int w = lws_write(wsi, b->mem + LWS_PRE, len, b->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         td_obuf_unref(&b);
-        if (n < (int)len)
+        if (w < (int)len)
+            return -1;
+    } else {
+        uint8_t *batch = malloc(LWS_PRE + bytes), *p = batch ? batch + LWS_PRE : NULL;
+        if (!batch)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            td_obuf_t *b = td_oq_pop(&pss->q);
+            p += s_ws_header(p, b->binary, b->len);
+            memcpy(p, b->mem + LWS_PRE, b->len);
+            p += b->len;
+            td_obuf_unref(&b);
+        }
+        size_t len = (size_t)(p - (batch + LWS_PRE));
+        int w = lws_write(wsi, batch + LWS_PRE, len, LWS_WRITE_RAW);
+        free(batch);
+        if (w < (int)len)
             return -1;
     }
     if (pss->q.head)
