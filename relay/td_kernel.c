@@ -30,6 +30,7 @@
 #include "td/td_msg.h"
 #include "td/td_wire.h"
 #include "td_kmodel.h"
+#include "td/td_json.h"
 #include "td_log.h"
 #include "td_relay.h"
 
@@ -282,6 +283,15 @@ static int s_zrecv(void *sock, s_parts_t *p)
     return 1;
 }
 
+/* A JSON object or array from a frame (td_json: json_loadb's grammar, several times faster), or
+ * NULL. New reference. */
+static json_t *s_json(td_bytes_t b)
+{
+    json_t *v = NULL;
+    td_json_parse((const char *)b.data, b.len, &v, NULL);
+    return v;
+}
+
 static int s_pollin(void *sock)
 {
     int ev = 0;
@@ -315,7 +325,7 @@ static int s_kmsg_parse(td_kernel_t *k, s_parts_t *p, s_kmsg_t *out)
     out->part = w.json;
     out->buf = w.buf;
     out->nbuf = w.nbuf;
-    out->header = json_loadb((const char *)out->part[0].data, out->part[0].len, 0, NULL);
+    out->header = s_json(out->part[0]);
     json_t *t = json_object_get(out->header, "msg_type"), *id = json_object_get(out->header, "msg_id");
     if (!json_is_string(t)) {
         json_decref(out->header);
@@ -632,7 +642,7 @@ static void s_kexec_route(td_kernel_t *k, const char *msg_type, const td_bytes_t
 {
     if (!k->execs)
         return;
-    json_t *parent = json_loadb((const char *)part[1].data, part[1].len, 0, NULL);
+    json_t *parent = s_json(part[1]);
     const char *pid = json_string_value(json_object_get(parent, "msg_id"));
     td_kexec_t *x = k->execs;
     while (x && (!pid || strcmp(x->msg_id, pid) != 0))
@@ -640,7 +650,7 @@ static void s_kexec_route(td_kernel_t *k, const char *msg_type, const td_bytes_t
     json_decref(parent);
     if (!x)
         return;
-    json_t *content = json_loadb((const char *)part[3].data, part[3].len, 0, NULL);
+    json_t *content = s_json(part[3]);
     if (strcmp(msg_type, "status") == 0) {
         const char *st = json_string_value(json_object_get(content, "execution_state"));
         x->got_idle |= st && strcmp(st, "idle") == 0;
@@ -744,8 +754,8 @@ static void s_handle_iopub(td_kernel_t *k, s_kmsg_t *km)
     k->got_iopub = 1;
     s_kexec_route(k, km->msg_type, km->part);
     if (strcmp(km->msg_type, "status") == 0) {
-        json_t *content = json_loadb((const char *)km->part[3].data, km->part[3].len, 0, NULL);
-        json_t *parent = json_loadb((const char *)km->part[1].data, km->part[1].len, 0, NULL);
+        json_t *content = s_json(km->part[3]);
+        json_t *parent = s_json(km->part[1]);
         const char *st = json_string_value(json_object_get(content, "execution_state"));
         const char *pt = json_string_value(json_object_get(parent, "msg_type"));
         if (st && k->live && td_kmodel_tracked(pt)) {
@@ -1544,7 +1554,7 @@ static void s_replay(td_client_t *c)
             /* Buffered as v1; re-encode for a legacy client. */
             td_kws_msg_t m;
             if (td_kws_v1_decode(b->mem + LWS_PRE, b->len, &m, NULL) > 0) {
-                json_t *h = json_loadb((const char *)m.part[0].data, m.part[0].len, 0, NULL);
+                json_t *h = s_json(m.part[0]);
                 td_obuf_t *lb = s_encode(m.channel, m.part,
                                          json_string_value(json_object_get(h, "msg_id")),
                                          json_string_value(json_object_get(h, "msg_type")), m.buf,
@@ -1612,7 +1622,7 @@ int td_client_live(const td_client_t *c)
 /* 1 when text (len bytes) parses as a JSON object. */
 static int s_is_object(td_bytes_t b, json_t **keep)
 {
-    json_t *v = json_loadb((const char *)b.data, b.len, 0, NULL);
+    json_t *v = s_json(b);
     int ok = json_is_object(v);
     if (keep && ok)
         *keep = v;

@@ -9,6 +9,15 @@
  * The run ends when every client has N display_data and client 0 has the execute_reply, or after
  * 3 s without any traffic. Times are taken once per read(), so they are arrival times.
  *
+ * The rtt mode measures request latency instead, on one websocket:
+ *   bench_flood BASE_URL TOKEN KERNEL_ID rtt N [v1|legacy]
+ *   {"mode":"rtt","protocol":"v1","n":2000,"warmup":50,"p50_ms":..,"p90_ms":..,"p99_ms":..,...}
+ * After 50 warm-up rounds it sends N kernel_info_request one after the other and times each from
+ * just before the send to the arrival of the kernel_info_reply whose parent is that request,
+ * with CLOCK_MONOTONIC. Before the next request it waits (untimed) for the status idle of the
+ * previous one, as tests/bench/bench_client does on ZMQ, so that both figures time the same
+ * thing: a request sent to a quiet kernel. Any other message is read and ignored.
+ *
  * One thread, plain sockets and epoll. Handshakes are blocking and sequential (as a set of real
  * clients would connect); after that every socket is non-blocking and only read, apart from the
  * few frames we send (the requests, pongs and closes). Client frames are masked (RFC 6455 5.3).
@@ -39,10 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S_IDLE_US 3000000.0           /* the flood ends after this long without traffic */
-#define S_READY_US 30000000.0         /* the kernel must answer kernel_info within this */
-#define S_MAX_MESSAGE (64u << 20)     /* a larger frame or message closes the client */
-#define S_READ_CHUNK (256 * 1024)     /* bytes asked of each read() */
+#define S_IDLE_US 3000000.0       /* the flood ends after this long without traffic */
+#define S_READY_US 30000000.0     /* the kernel must answer kernel_info within this */
+#define S_MAX_MESSAGE (64u << 20) /* a larger frame or message closes the client */
+#define S_READ_CHUNK (256 * 1024) /* bytes asked of each read() */
 #define S_V1 "v1.kernel.websocket.jupyter.org"
 #define S_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -54,13 +63,13 @@ typedef struct s_buf {
 } s_buf_t;
 
 typedef struct s_client {
-    int fd;            /* -1 once closed */
-    int v1;            /* the server selected v1.kernel.websocket.jupyter.org */
-    char sid[37];      /* session_id: this client's identity on the server */
-    s_buf_t in;        /* received bytes not yet parsed (at most one partial frame) */
-    s_buf_t frag;      /* a fragmented message being reassembled */
-    int frag_op;       /* its opcode; 0 when no message is in progress */
-    long displays;     /* display_data with the flood request as parent */
+    int fd;        /* -1 once closed */
+    int v1;        /* the server selected v1.kernel.websocket.jupyter.org */
+    char sid[37];  /* session_id: this client's identity on the server */
+    s_buf_t in;    /* received bytes not yet parsed (at most one partial frame) */
+    s_buf_t frag;  /* a fragmented message being reassembled */
+    int frag_op;   /* its opcode; 0 when no message is in progress */
+    long displays; /* display_data with the flood request as parent */
     double first_us, last_us;
 } s_client_t;
 
@@ -75,7 +84,9 @@ typedef struct s_bench {
     double last_traffic_us; /* time of the last byte from any client */
     double start_us;        /* execute_request sent */
     char ki_id[37], ex_id[37];
-    int ki_replied;
+    int ki_replied;     /* any kernel_info_reply reached client 0 */
+    double ki_reply_us; /* arrival of the reply whose parent is ki_id; 0 before */
+    int ki_idle;        /* the status idle whose parent is ki_id arrived */
     double ex_reply_us;
     long total, bad;
 } s_bench_t;
@@ -306,20 +317,21 @@ static void s_close_client(s_bench_t *b, s_client_t *c, const char *why)
 
 /* ---- jupyter messages ---------------------------------------------------------------------- */
 
-/* The header and parent_header of one message, as JSON spans. Returns 0 or -1 (malformed). */
+/* The header, parent_header and content of one message, as JSON spans. Returns 0 or -1
+ * (malformed). */
 static int s_msg_split(const s_client_t *c, int op, const uint8_t *p, size_t len, const char **hdr,
-                       size_t *hlen, const char **par, size_t *plen)
+                       size_t *hlen, const char **par, size_t *plen, const char **con, size_t *clen)
 {
     if (op == S_OP_BIN && c->v1) {
         /* u64 LE n, then n u64 LE offsets; part i is [off[i], off[i+1]); 0 channel, 1 header,
          * 2 parent_header, 3 metadata, 4 content, then buffers. */
         if (len < 8)
             return -1;
-        uint64_t n = 0, off[4];
+        uint64_t n = 0, off[5];
         memcpy(&n, p, 8);
         if (n < 6 || n > len / 8 - 1)
             return -1;
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             memcpy(&off[i], p + 8 * (i + 2), 8);
             if (off[i] > len || (i > 0 && off[i] < off[i - 1]))
                 return -1;
@@ -328,6 +340,8 @@ static int s_msg_split(const s_client_t *c, int op, const uint8_t *p, size_t len
         *hlen = off[1] - off[0];
         *par = (const char *)p + off[1];
         *plen = off[2] - off[1];
+        *con = (const char *)p + off[3];
+        *clen = off[4] - off[3];
         return 0;
     }
     const char *json = (const char *)p;
@@ -347,7 +361,8 @@ static int s_msg_split(const s_client_t *c, int op, const uint8_t *p, size_t len
         jlen = o1 - o0;
     }
     if (s_json_get(json, jlen, "header", hdr, hlen) != 0 ||
-        s_json_get(json, jlen, "parent_header", par, plen) != 0)
+        s_json_get(json, jlen, "parent_header", par, plen) != 0 ||
+        s_json_get(json, jlen, "content", con, clen) != 0)
         return -1;
     return 0;
 }
@@ -361,9 +376,9 @@ static int s_parent_is(const char *par, size_t plen, const char *id)
 
 static void s_on_message(s_bench_t *b, s_client_t *c, int op, const uint8_t *p, size_t len)
 {
-    const char *hdr, *par, *type;
-    size_t hlen, plen, tlen;
-    if (s_msg_split(c, op, p, len, &hdr, &hlen, &par, &plen) != 0 ||
+    const char *hdr, *par, *con, *type, *state;
+    size_t hlen, plen, clen, tlen, slen;
+    if (s_msg_split(c, op, p, len, &hdr, &hlen, &par, &plen, &con, &clen) != 0 ||
         s_json_get(hdr, hlen, "msg_type", &type, &tlen) != 0) {
         if (b->bad++ == 0)
             fprintf(stderr, "bench_flood: client %d: a message without a readable header\n",
@@ -379,6 +394,13 @@ static void s_on_message(s_bench_t *b, s_client_t *c, int op, const uint8_t *p, 
         b->total++;
     } else if (c == b->c && s_json_is(type, tlen, "\"kernel_info_reply\"")) {
         b->ki_replied = 1;
+        if (b->ki_id[0] && s_parent_is(par, plen, b->ki_id))
+            b->ki_reply_us = b->now_us;
+    } else if (c == b->c && s_json_is(type, tlen, "\"status\"")) {
+        if (b->ki_id[0] && s_parent_is(par, plen, b->ki_id) &&
+            s_json_get(con, clen, "execution_state", &state, &slen) == 0 &&
+            s_json_is(state, slen, "\"idle\""))
+            b->ki_idle = 1;
     } else if (c == b->c && s_json_is(type, tlen, "\"execute_reply\"")) {
         if (b->ex_id[0] && s_parent_is(par, plen, b->ex_id))
             b->ex_reply_us = b->now_us;
@@ -394,8 +416,8 @@ static int s_on_frame(s_bench_t *b, s_client_t *c, int fin, int op, const uint8_
         return 0;
     if (op == S_OP_CLOSE) {
         uint16_t code = len >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 1005;
-        fprintf(stderr, "bench_flood: client %d: server closed (%u %.*s)\n", (int)(c - b->c),
-                code, len > 2 ? (int)(len - 2) : 0, len > 2 ? (const char *)p + 2 : "");
+        fprintf(stderr, "bench_flood: client %d: server closed (%u %.*s)\n", (int)(c - b->c), code,
+                len > 2 ? (int)(len - 2) : 0, len > 2 ? (const char *)p + 2 : "");
         s_send_frame(c, S_OP_CLOSE, p, len >= 2 ? 2 : 0);
         return -1;
     }
@@ -707,11 +729,83 @@ static void s_wait_kernel(s_bench_t *b)
     while (!b->ki_replied) {
         if (s_mono_us() > deadline)
             s_die("no kernel_info_reply within %.0f s", S_READY_US / 1e6);
-        if (b->c[0].fd < 0 || s_send_request(b, &b->c[0], "kernel_info_request", "{}", b->ki_id) != 0)
+        if (b->c[0].fd < 0 ||
+            s_send_request(b, &b->c[0], "kernel_info_request", "{}", b->ki_id) != 0)
             s_die("client 0 is closed before the kernel answered kernel_info");
         s_run(b, s_ready, 1e6, s_mono_us() + 1e6);
     }
 }
+
+/* ---- the rtt mode -------------------------------------------------------------------------- */
+
+#define S_RTT_WARMUP 50 /* untimed rounds first: caches, allocators, the kernel's own warm-up */
+
+static int s_rtt_replied(const s_bench_t *b)
+{
+    return b->ki_reply_us > 0;
+}
+
+static int s_rtt_idle(const s_bench_t *b)
+{
+    return b->ki_idle;
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th percentile of n sorted samples, chosen as bench_relay.mjs chooses it. */
+static double s_pct(const double *sorted, long n, double p)
+{
+    long i = (long)(p / 100 * (double)n);
+    return sorted[i < n ? i : n - 1];
+}
+
+/* One kernel_info round trip from client 0. Returns the time from just before the send to the
+ * arrival of the matching reply, in microseconds; exits if no reply comes within 10 s. Then waits
+ * up to 1 s for the request's status idle; *no_idle counts the rounds where it never came. */
+static double s_rtt_once(s_bench_t *b, long *no_idle)
+{
+    b->ki_reply_us = 0;
+    b->ki_idle = 0;
+    double t0 = s_mono_us();
+    if (b->c[0].fd < 0 || s_send_request(b, &b->c[0], "kernel_info_request", "{}", b->ki_id) != 0)
+        s_die("cannot send a kernel_info_request");
+    s_run(b, s_rtt_replied, 10e6, t0 + 10e6);
+    if (b->ki_reply_us == 0)
+        s_die("no kernel_info_reply within 10 s");
+    double us = b->ki_reply_us - t0;
+    s_run(b, s_rtt_idle, 1e6, s_mono_us() + 1e6);
+    if (!b->ki_idle)
+        (*no_idle)++;
+    return us;
+}
+
+static void s_rtt(s_bench_t *b)
+{
+    double *t = s_xrealloc(NULL, (size_t)b->n * sizeof *t);
+    long no_idle = 0;
+    for (int i = 0; i < S_RTT_WARMUP; i++)
+        s_rtt_once(b, &no_idle);
+    no_idle = 0;
+    double sum = 0;
+    for (long i = 0; i < b->n; i++) {
+        t[i] = s_rtt_once(b, &no_idle);
+        sum += t[i];
+    }
+    qsort(t, (size_t)b->n, sizeof *t, s_cmp_double);
+    printf("{\"mode\":\"rtt\",\"protocol\":\"%s\",\"n\":%ld,\"warmup\":%d,\"p50_ms\":%.4f,"
+           "\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,"
+           "\"no_idle\":%ld,\"unreadable\":%ld}\n",
+           b->c[0].v1 ? "v1" : "legacy", b->n, S_RTT_WARMUP, s_pct(t, b->n, 50) / 1e3,
+           s_pct(t, b->n, 90) / 1e3, s_pct(t, b->n, 99) / 1e3, t[0] / 1e3, t[b->n - 1] / 1e3,
+           sum / (double)b->n / 1e3, no_idle, b->bad);
+    free(t);
+}
+
+/* ---- the flood report ---------------------------------------------------------------------- */
 
 static void s_report(const s_bench_t *b)
 {
@@ -729,28 +823,45 @@ static void s_report(const s_bench_t *b)
     double secs = (last - b->start_us) / 1e6;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    double cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    double cpu =
+        ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     printf("{\"clients\":%d,\"n\":%ld,\"protocol\":\"%s\",\"total\":%ld,\"lost\":%ld,"
            "\"rate\":%.0f,\"per_client_min\":%ld,\"per_client_max\":%ld,\"first_s\":%.6f,"
            "\"last_s\":%.6f,\"execute_reply_s\":%.6f,\"unreadable\":%ld,\"client_cpu_s\":%.3f}\n",
-           b->nclients, b->n, b->c[0].v1 ? "v1" : "legacy", b->total,
-           b->n * b->nclients - b->total, secs > 0 ? b->total / secs : 0.0, min, max,
-           first ? (first - b->start_us) / 1e6 : 0.0, secs,
-           b->ex_reply_us ? (b->ex_reply_us - b->start_us) / 1e6 : 0.0, b->bad, cpu);
+           b->nclients, b->n, b->c[0].v1 ? "v1" : "legacy", b->total, b->n * b->nclients - b->total,
+           secs > 0 ? b->total / secs : 0.0, min, max, first ? (first - b->start_us) / 1e6 : 0.0,
+           secs, b->ex_reply_us ? (b->ex_reply_us - b->start_us) / 1e6 : 0.0, b->bad, cpu);
+}
+
+/* Sends the execute_request from client 0, reads until the flood is done and prints the report. */
+static void s_flood(s_bench_t *b)
+{
+    char code[256];
+    snprintf(code, sizeof code,
+             "{\"code\":\"for i = 1, %ld do display(i) end\",\"silent\":false,"
+             "\"store_history\":true,\"user_expressions\":{},\"allow_stdin\":false,"
+             "\"stop_on_error\":true}",
+             b->n);
+    b->start_us = s_mono_us();
+    if (s_send_request(b, &b->c[0], "execute_request", code, b->ex_id) != 0)
+        s_die("cannot send the execute_request");
+    s_run(b, s_flood_done, S_IDLE_US, 1e300);
+    s_report(b);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 6 || argc > 7) {
         fprintf(stderr, "usage: bench_flood BASE_URL TOKEN KERNEL_ID CLIENTS N [v1|legacy]\n"
+                        "       bench_flood BASE_URL TOKEN KERNEL_ID rtt N [v1|legacy]\n"
                         "  e.g. bench_flood http://127.0.0.1:8888/ TOKEN KERNEL_ID 20 100000\n");
         return 2;
     }
     s_bench_t b = {.token = argv[2], .kernel = argv[3], .want_v1 = 1};
     if (s_parse_url(&b, argv[1]) != 0)
         s_die("BASE_URL must look like http://HOST:PORT/ (got %s)", argv[1]);
-    b.nclients = atoi(argv[4]);
+    int rtt = strcmp(argv[4], "rtt") == 0;
+    b.nclients = rtt ? 1 : atoi(argv[4]);
     b.n = atol(argv[5]);
     if (b.nclients < 1 || b.nclients > 10000 || b.n < 1)
         s_die("CLIENTS must be 1..10000 and N at least 1");
@@ -767,18 +878,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < b.nclients; i++)
         s_open(&b, &b.c[i]);
     s_wait_kernel(&b);
-
-    char code[256];
-    snprintf(code, sizeof code,
-             "{\"code\":\"for i = 1, %ld do display(i) end\",\"silent\":false,"
-             "\"store_history\":true,\"user_expressions\":{},\"allow_stdin\":false,"
-             "\"stop_on_error\":true}",
-             b.n);
-    b.start_us = s_mono_us();
-    if (s_send_request(&b, &b.c[0], "execute_request", code, b.ex_id) != 0)
-        s_die("cannot send the execute_request");
-    s_run(&b, s_flood_done, S_IDLE_US, 1e300);
-    s_report(&b);
+    if (rtt)
+        s_rtt(&b);
+    else
+        s_flood(&b);
     for (int i = 0; i < b.nclients; i++) {
         if (b.c[i].fd >= 0)
             s_send_frame(&b.c[i], S_OP_CLOSE, "\x03\xe8", 2);

@@ -1,12 +1,20 @@
 // bench_relay.mjs: tandem-relay against direct ZMQ and Debian's jupyter_server 1.23, all driving
 // tandem-lua. Not a test: it prints a markdown table.
 //   TANDEM_BUILD=build node tests/bench/bench_relay.mjs [--quick]
-// Both servers are measured with the same clients, v1 protocol. Round trips and kernel starts use
-// a Node `ws` client (so client costs cancel in the ratio); direct ZMQ uses tests/bench/bench_client
-// (C) on the relay's kernel connection file. The flood client is C (tests/bench/bench_flood, one
-// epoll loop for all its websockets) so that the server is what is measured: 20 Node `ws` clients
-// in one Node process saturated Node itself (8 s of Node CPU for 1 M messages, the relay 2.9 s).
-// - kernel_info round trip p50/p99 (sequential requests on one websocket)
+// Both servers are measured with the same clients, v1 protocol. Which client each figure uses:
+// - kernel_info RTT, "C" rows: tests/bench/bench_flood in rtt mode (C, one websocket, epoll) for
+//   both servers, and tests/bench/bench_client (C, libzmq) for direct ZMQ on the relay kernel's
+//   connection file. Both C clients time send -> matching kernel_info_reply with CLOCK_MONOTONIC
+//   and wait (untimed) for the request's status idle before the next one, so the figures compare.
+//   The relay overhead is relay C-ws p50 - direct ZMQ C p50, each the median over ROUNDS runs
+//   alternated on one kernel of the same relay (so load on a shared machine hits both alike).
+// - kernel_info RTT, "Node ws" rows, and kernel starts: a Node `ws` client (tests/relay/kws.mjs);
+//   its RTT includes Node's own cost (about 0.2 ms more than the C client on the same relay).
+// - floods: C (tests/bench/bench_flood, one epoll loop for all its websockets) so that the server
+//   is what is measured: 20 Node `ws` clients in one Node process saturated Node itself (8 s of
+//   Node CPU for 1 M messages, the relay 2.9 s).
+// Measures:
+// - kernel_info round trip p50/p90/p99 (sequential requests on one websocket)
 // - an IOPub flood of N display() calls (N separate display_data messages) to 1 and to 20
 //   clients, rate limiting off: delivered messages/s (execute_request sent to last display_data
 //   received), messages lost, and the server's CPU seconds (/proc utime + stime) during the flood.
@@ -30,6 +38,7 @@ const { KClient, until, sleep } = await import('../relay/kws.mjs');
 const FLOOD_BIN = join(BUILD, 'tests/bench_flood');
 const QUICK = process.argv.includes('--quick');
 const FLOOD = QUICK ? 20000 : 100000, RTT_N = QUICK ? 300 : 2000, JS_RTT_N = 200;
+const ROUNDS = QUICK ? 3 : 5; // alternated C-ws / ZMQ runs for the relay overhead
 
 const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024; // MiB
@@ -57,6 +66,21 @@ async function rtt(server, kid, n) {
   await c.close();
   return { p50: pct(t, 50) / 1e3, p99: pct(t, 99) / 1e3 }; // ms
 }
+
+// kernel_info round trips with bench_flood's rtt mode (C, one websocket): p50/p90/p99 in ms.
+function crtt(server, kid, n) {
+  const out = execFileSync(FLOOD_BIN, [server.base, server.token, kid, 'rtt', String(n), 'v1'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = JSON.parse(out);
+  return { p50: r.p50_ms, p90: r.p90_ms, p99: r.p99_ms };
+}
+
+// kernel_info round trips with bench_client (C, libzmq) on a kernel's connection file, in ms.
+function zrtt(cf, n) {
+  const t = JSON.parse(execFileSync(join(BUILD, 'tests/bench_client'), [cf, String(n)], { encoding: 'utf8' })).kernel_info_reply;
+  return { p50: pct(t, 50) / 1e3, p90: pct(t, 90) / 1e3, p99: pct(t, 99) / 1e3 };
+}
+const median = (a) => pct(a, 50);
 
 // Floods FLOOD display_data to nclients with bench_flood (C); it ends when every client has all of
 // them and the execute_reply, or after 3 s without traffic. Spawned, not execFileSync'd, so that
@@ -101,7 +125,9 @@ async function measure(server, pid, label) {
   const k = (await server.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
   const mem = await memory(server, pid, k.id);
   const r = await rtt(server, k.id, label === 'relay' ? RTT_N : JS_RTT_N);
-  console.error(`${label}: rtt p50 ${r.p50.toFixed(3)} ms`);
+  console.error(`${label}: rtt (Node ws) p50 ${r.p50.toFixed(3)} ms`);
+  const c = crtt(server, k.id, RTT_N);
+  console.error(`${label}: rtt (C ws) p50 ${c.p50.toFixed(3)} ms`);
   const f1 = await flood(server, pid, k.id, 1);
   console.error(`${label}: flood x1 ${f1.rate.toFixed(0)} msg/s, lost ${f1.lost}, execute_reply after ${f1.kernelRate.toFixed(0)} msg/s, server cpu ${f1.serverCpu.toFixed(2)} s`);
   const f20 = await flood(server, pid, k.id, 20);
@@ -109,7 +135,7 @@ async function measure(server, pid, label) {
   await server.api('DELETE', `/api/kernels/${k.id}`);
   const s10 = await starts(server);
   console.error(`${label}: 10 starts ${s10.toFixed(2)} s`);
-  return { ...r, f1, f20, s10, mem, kid: k.id };
+  return { ...r, c, f1, f20, s10, mem, kid: k.id };
 }
 
 // ---- the relay -------------------------------------------------------------------------------
@@ -117,11 +143,20 @@ const relay = await startRelay({ args: ['--no-rate-limit', '--log-level', 'warn'
 const R = await measure(relay, relay.proc.pid, 'relay');
 
 // ---- direct ZMQ (C client on a relay kernel's connection file) --------------------------------
+// ROUNDS alternated runs on one kernel: bench_flood rtt through the relay, then bench_client on
+// the kernel's own sockets. D is the median over the ZMQ runs, OV the relay overhead.
 const k = (await relay.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
 await sleep(500);
 const cf = join(relay.root, '.tandem/runtime', readdirSync(join(relay.root, '.tandem/runtime')).find((f) => f.includes(k.id)));
-const direct = JSON.parse(execFileSync(join(BUILD, 'tests/bench_client'), [cf, String(RTT_N)], { encoding: 'utf8' }));
-const D = { p50: pct(direct.kernel_info_reply, 50) / 1e3, p99: pct(direct.kernel_info_reply, 99) / 1e3 };
+const alt = [];
+for (let i = 0; i < ROUNDS; i++) {
+  const ws = crtt(relay, k.id, RTT_N), z = zrtt(cf, RTT_N);
+  alt.push({ ws, z });
+  console.error(`round ${i + 1}: relay C ws p50 ${ws.p50.toFixed(3)} ms, direct ZMQ C p50 ${z.p50.toFixed(3)} ms, difference ${((ws.p50 - z.p50) * 1e3).toFixed(0)} us`);
+}
+const D = Object.fromEntries(['p50', 'p90', 'p99'].map((q) => [q, median(alt.map((a) => a.z[q]))]));
+const RW = Object.fromEntries(['p50', 'p90', 'p99'].map((q) => [q, median(alt.map((a) => a.ws[q]))]));
+const OV = RW.p50 - D.p50;
 await relay.stop();
 
 // ---- jupyter_server 1.23 (stock: no TCP_NODELAY) ----------------------------------------------
@@ -156,11 +191,14 @@ rmSync(root, { recursive: true, force: true });
 const f = (x, d = 2) => (x === undefined ? 'n/a' : x.toFixed(d));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(1)}x` : 'n/a');
 console.log(`\n## tandem-relay benchmark (tandem-lua, ${FLOOD} display messages per flood, loopback, rate limits off)\n`);
-console.log('RTT and starts: Node ws v1 client. Floods: C client (bench_flood), v1.\n');
+console.log('RTT "C": bench_flood rtt (C websocket) for the servers, bench_client (C libzmq) for direct ZMQ. ' +
+  'RTT "Node ws" and starts: Node ws v1 client. Floods: C client (bench_flood), v1.\n');
 console.log('| measure | direct ZMQ (C client) | tandem-relay | jupyter_server 1.23 stock | relay vs jupyter_server |');
 console.log('|---|---|---|---|---|');
-console.log(`| kernel_info RTT p50 (ms) | ${f(D.p50, 3)} | ${f(R.p50, 3)} | ${f(J.p50, 3)} | ${ratio(J.p50, R.p50)} faster |`);
-console.log(`| kernel_info RTT p99 (ms) | ${f(D.p99, 3)} | ${f(R.p99, 3)} | ${f(J.p99, 3)} | ${ratio(J.p99, R.p99)} faster |`);
+for (const q of ['p50', 'p90', 'p99'])
+  console.log(`| kernel_info RTT ${q} (ms), C | ${f(D[q], 3)} | ${f(R.c[q], 3)} | ${f(J.c[q], 3)} | ${ratio(J.c[q], R.c[q])} faster |`);
+console.log(`| kernel_info RTT p50 (ms), Node ws | n/a | ${f(R.p50, 3)} | ${f(J.p50, 3)} | ${ratio(J.p50, R.p50)} faster |`);
+console.log(`| kernel_info RTT p99 (ms), Node ws | n/a | ${f(R.p99, 3)} | ${f(J.p99, 3)} | ${ratio(J.p99, R.p99)} faster |`);
 console.log(`| flood to 1 client (msg/s delivered) | n/a | ${f(R.f1.rate, 0)} | ${f(J.f1.rate, 0)} | ${ratio(R.f1.rate, J.f1.rate)} |`);
 console.log(`| flood to 1 client: lost | n/a | ${R.f1.lost} | ${J.f1.lost} | |`);
 console.log(`| flood: kernel production rate seen (FLOOD / time to execute_reply) | n/a | ${f(R.f1.kernelRate, 0)} | ${f(J.f1.kernelRate, 0)} | |`);
@@ -173,5 +211,7 @@ console.log(`| flood client CPU, 20 clients (s) | n/a | ${f(R.f20.client_cpu_s)}
 console.log(`| 10 concurrent kernel starts until ready (s) | n/a | ${f(R.s10)} | ${f(J.s10)} | ${ratio(J.s10, R.s10)} faster |`);
 console.log(`| server RSS idle, 1 kernel (MiB) | n/a | ${f(R.mem.idle, 1)} | ${f(J.mem.idle, 1)} | ${ratio(J.mem.idle, R.mem.idle)} smaller |`);
 console.log(`| server RSS per connected client (KiB) | n/a | ${f(R.mem.perClient, 0)} | ${f(J.mem.perClient, 0)} | |`);
-console.log(`\nrelay overhead over direct ZMQ at p50: ${f((R.p50 - D.p50) * 1e3, 0)} us (includes the Node ws client's own cost)`);
+console.log(`\nrelay overhead over direct ZMQ at p50: ${f(OV * 1e3, 0)} us (relay C-ws p50 ${f(RW.p50, 3)} ms - direct ZMQ C p50 ${f(D.p50, 3)} ms, ` +
+  `medians of ${ROUNDS} alternated runs of ${RTT_N} round trips on one kernel); per run: ${alt.map((a) => ((a.ws.p50 - a.z.p50) * 1e3).toFixed(0)).join(', ')} us, ` +
+  `median ${f(median(alt.map((a) => a.ws.p50 - a.z.p50)) * 1e3, 0)} us`);
 process.exit(0);
