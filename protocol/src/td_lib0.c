@@ -869,13 +869,26 @@ size_t td_lib0_utf8_seq_len(const uint8_t *s, size_t n)
     return n ? s_utf8_seq_len(s, n) : 0;
 }
 
+/* True when the 8 * words bytes at s are all ASCII. */
+static inline bool s_ascii(const uint8_t *s, size_t words)
+{
+    uint64_t any = 0;
+    for (size_t k = 0; k < words; k++) {
+        uint64_t w;
+        memcpy(&w, s + 8 * k, 8);
+        any |= w;
+    }
+    return (any & 0x8080808080808080ULL) == 0;
+}
+
 bool td_lib0_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        /* Skips ASCII eight bytes at a time: strings are mostly ASCII, and peers send large ones. */
-        uint64_t w;
-        while (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0))
+        /* Skips ASCII 32, then 8 bytes at a time: strings are mostly ASCII, and large (outputs). */
+        while (n - i >= 32 && s_ascii(s + i, 4))
+            i += 32;
+        while (n - i >= 8 && s_ascii(s + i, 1))
             i += 8;
         if (i == n)
             break;
@@ -893,12 +906,14 @@ size_t td_lib0_utf16_len(const uint8_t *s, size_t n)
      * words, the common case, are one unit per byte. */
     size_t units = 0, i = 0;
     while (i < n) {
-        uint64_t w;
-        if (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0)) {
-            units += 8;
+        size_t from = i;
+        while (n - i >= 32 && s_ascii(s + i, 4))
+            i += 32;
+        while (n - i >= 8 && s_ascii(s + i, 1))
             i += 8;
-            continue;
-        }
+        units += i - from;
+        if (i == n)
+            break;
         uint8_t c = s[i++];
         units += (c & 0xc0) != 0x80;
         units += c >= 0xf0;

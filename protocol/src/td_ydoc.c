@@ -1181,11 +1181,36 @@ static int s_cc_cmp(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
+/* About the bytes s_write_client writes for the list: content plus a typical struct header. Big
+ * updates (a notebook's 20 MB of outputs) are then written into one allocation, not grown by
+ * doubling, which copies everything once more and faults in twice the pages. */
+static size_t s_clients_size(const s_client_clock_t *list, size_t n)
+{
+    size_t size = 8;
+    for (size_t i = 0; i < n; i++) {
+        const td__client_t *c = list[i].c;
+        uint64_t clock = list[i].clock < c->v[0]->id.clock ? c->v[0]->id.clock : list[i].clock;
+        size += 24;
+        for (size_t k = td__find_index(c, clock); k < c->n; k++) {
+            const td__item_t *it = c->v[k];
+            size += 24;
+            if (it->kind == TD_YSTRUCT_ITEM && it->content != TD_YCONTENT_TYPE &&
+                it->content != TD_YCONTENT_DELETED)
+                size += it->c.buf.n;
+            if (it->kind == TD_YSTRUCT_ITEM && it->parent_sub)
+                size += it->parent_sub->len;
+        }
+    }
+    return size;
+}
+
 /* yjs writeClientsStructs, for a list of (client, from clock); sorts it. */
 static int s_write_clients(td_lib0_enc_t *e, s_client_clock_t *list, size_t n)
 {
     if (n > 1)
         qsort(list, n, sizeof *list, s_cc_cmp);
+    if (td_lib0_enc_reserve(e, s_clients_size(list, n)) != 0)
+        return e->err;
     td_lib0_write_varuint(e, n);
     for (size_t i = 0; i < n; i++) {
         int rc = s_write_client(e, list[i].c, list[i].clock);

@@ -86,12 +86,12 @@ static size_t s_depth(const json_t *v)
     return 0;
 }
 
-/* A string, or a list of strings joined (nbformat's multi-line string). New reference; NULL when
- * v is neither (or on OOM). */
+/* A string (shared, not copied), or a list of strings joined (nbformat's multi-line string). New
+ * reference; NULL when v is neither (or on OOM). */
 static json_t *s_join(const json_t *v)
 {
     if (json_is_string(v))
-        return json_stringn(json_string_value(v), json_string_length(v));
+        return json_incref((json_t *)v);
     if (!json_is_array(v))
         return NULL;
     size_t n = 0;
@@ -220,19 +220,26 @@ static int s_norm_output(const json_t *o, size_t ci, json_t **out, td_error_t *e
     if (!json_is_object(o) || !json_is_string(json_object_get(o, "output_type")))
         return td_error_set(err, TD_EPROTO, 0,
                             "cell %zu: an output is not an object with output_type", ci);
-    json_t *c = json_deep_copy(o);
+    /* Shallow copies: the values (megabytes of output strings) are shared with o and never edited
+     * in place; only the output object and its mime bundle are (lines joined, or split on export).
+     */
+    json_t *c = json_copy((json_t *)o);
     if (c == NULL)
         return TD_ENOMEM;
     const char *type = json_string_value(json_object_get(o, "output_type"));
+    json_t *data = json_object_get(c, "data");
     int rc = 0;
-    if (strcmp(type, "stream") == 0) {
+    if (json_is_object(data) && json_object_set_new(c, "data", json_copy(data)) != 0)
+        rc = TD_ENOMEM;
+    if (rc == 0 && strcmp(type, "stream") == 0) {
         json_t *t = json_object_get(c, "text");
         json_t *j = t == NULL ? json_string("") : s_join(t);
         if (j == NULL)
             rc = td_error_set(err, TD_EPROTO, 0, "cell %zu: stream text is not a string", ci);
         else if (json_object_set_new(c, "text", j) != 0)
             rc = TD_ENOMEM;
-    } else if (strcmp(type, "execute_result") == 0 || strcmp(type, "display_data") == 0) {
+    } else if (rc == 0 &&
+               (strcmp(type, "execute_result") == 0 || strcmp(type, "display_data") == 0)) {
         rc = s_rejoin_bundle(json_object_get(c, "data"));
     }
     if (rc != 0) {
@@ -311,13 +318,20 @@ static int s_norm_cell(const json_t *cell, size_t ci, json_t **out, td_error_t *
     } else if (rc == 0) {
         json_t *att = json_object_get(cell, "attachments");
         if (att != NULL && !json_is_null(att)) {
-            json_t *ac = json_is_object(att) ? json_deep_copy(att) : NULL;
+            /* Shallow, as outputs: each bundle is copied, its values are shared. */
+            json_t *ac = json_is_object(att) ? json_copy(att) : NULL;
             if (ac == NULL)
                 rc = td_error_set(err, TD_EPROTO, 0, "cell %zu: attachments is not an object", ci);
             const char *k;
             json_t *v;
             if (rc == 0)
-                json_object_foreach(ac, k, v) rc = rc ? rc : s_rejoin_bundle(v);
+                json_object_foreach(ac, k, v)
+                {
+                    if (rc == 0 && json_is_object(v)) {
+                        json_t *b = json_copy(v);
+                        rc = json_object_set_new(ac, k, b) ? TD_ENOMEM : s_rejoin_bundle(b);
+                    }
+                }
             if (rc == 0)
                 rc = json_object_set(c, "attachments", ac) ? TD_ENOMEM : 0;
             json_decref(ac);
@@ -583,9 +597,13 @@ int td_ynb_load(td_ydoc_t *doc, const json_t *nb, td_error_t *err)
         rc = td_ymap_set_type(meta, "metadata", TD_YTYPE_MAP, NULL, &md);
     if (rc == 0)
         rc = s_fill_map(md, json_object_get(n, "metadata"));
-    const json_t *cl = json_object_get(n, "cells");
-    for (size_t i = 0; rc == 0 && i < json_array_size(cl); i++)
+    json_t *cl = json_object_get(n, "cells");
+    for (size_t i = 0; rc == 0 && i < json_array_size(cl); i++) {
         rc = s_write_cell(cells, i, json_array_get(cl, i));
+        /* Each norm cell is dropped once written: the next cells' content reuses its memory
+         * (joined lines), which a big notebook would otherwise fault in fresh. */
+        json_array_set_new(cl, i, json_null());
+    }
     if (td_ydoc_in_transaction(doc)) {
         int rc2 = td_ydoc_commit(doc);
         rc = rc ? rc : rc2;

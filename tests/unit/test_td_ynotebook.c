@@ -156,6 +156,10 @@ static void s_round_trip(void)
     json_t *nb = s_json(in);
     TD_ASSERT_OK(td_ynb_load(doc4, nb, NULL));
     TD_ASSERT_EQ(td_ydoc_client_id(doc4), 77);
+    /* The caller's notebook is left as it was: load shares its strings and never edits them. */
+    json_t *again = s_json(in);
+    TD_ASSERT(json_equal(nb, again));
+    json_decref(again);
     TD_ASSERT_EQ(td_ynb_load(doc4, nb, NULL), TD_ESTATE);
     json_decref(nb);
     json_decref(out);
