@@ -1,7 +1,8 @@
 // test_ratelimit.mjs: jupyter_server's IOPub rate limiter, with its defaults (1000 msg/s, 1e6 B/s,
 // 3 s window). A 20 000-message flood reaches a v1 and a legacy client as a prefix plus one stderr
 // notice worded as jupyter_server words it; the reply and the final idle still arrive; the limiter
-// resets on idle; a stream flood trips the data limit; --no-rate-limit delivers everything.
+// resets on idle; a stream flood trips the data limit; --no-rate-limit delivers everything, whole and
+// in order, to a v1 and a legacy client, small messages batched around ones larger than a batch.
 import { startRelay, check, skipUnlessReady, watchdog } from './relay.mjs';
 import { KClient, until } from './kws.mjs';
 
@@ -46,10 +47,32 @@ await relay.stop();
 relay = await startRelay({ args: ['--no-rate-limit'] });
 const k2 = (await relay.api('POST', '/api/kernels', { name: 'tandem-lua' })).json;
 const B = await new KClient(relay, k2.id).open();
+const BL = await new KClient(relay, k2.id, { v1: false }).open();
 await B.reply(B.send('kernel_info_request', {}));
 const ex2 = B.execute(FLOOD);
 check((await B.reply(ex2, 30000)) !== null && B.of(ex2, 'display_data').length === 20000 &&
       !B.of(ex2, 'stream').length, '--no-rate-limit: 20000 of 20000, no notice');
+// The relay writes a client's queued frames in one send (framing them itself), and a frame over
+// the batch size alone: every message must still arrive whole and in order, on both protocols.
+await until(() => BL.of(ex2, 'status').some((m) => m.content.execution_state === 'idle'), 10000);
+const texts = (c, id) => c.of(id, 'display_data').map((m) => m.content.data['text/plain']);
+const inOrder = (t, n) => t.length === n && t.every((x, i) => x === String(i + 1));
+check(inOrder(texts(B, ex2), 20000) && inOrder(texts(BL, ex2), 20000), 'v1 and legacy: all 20000, whole and in order');
+// 100 KB frames batch with small ones (64-bit lengths in our headers); 300 KB is over a batch.
+const mixed = B.execute('for i = 1, 400 do display(i) if i % 100 == 0 then display(string.rep("x", 100000)) end ' +
+                        'if i == 250 then display(string.rep("y", 300000)) end end');
+check((await B.reply(mixed, 30000)) !== null, 'mixed small, 100 KB and 300 KB messages finished');
+await until(() => BL.of(mixed, 'status').some((m) => m.content.execution_state === 'idle'), 10000);
+const want = [];
+for (let i = 1; i <= 400; i++) {
+  want.push(String(i));
+  if (i % 100 === 0) want.push('x'.repeat(100000));
+  if (i === 250) want.push('y'.repeat(300000));
+}
+for (const [c, name] of [[B, 'v1'], [BL, 'legacy']]) {
+  const got = texts(c, mixed);
+  check(got.length === want.length && got.every((x, i) => x === want[i]), `${name}: small and large frames arrive whole, in order`);
+}
 const stop = await relay.stop();
 check(stop.code === 0, 'relay exits cleanly');
 clearTimeout(dog);
