@@ -881,15 +881,22 @@ static inline bool s_ascii(const uint8_t *s, size_t words)
     return (any & 0x8080808080808080ULL) == 0;
 }
 
+/* The index past the ASCII run starting at s[i] (n bytes in all), in steps of 32 then 8 bytes: at
+ * most 7 ASCII bytes are left for the caller's byte loop. Strings are mostly ASCII, and large. */
+static inline size_t s_skip_ascii(const uint8_t *s, size_t i, size_t n)
+{
+    while (n - i >= 32 && s_ascii(s + i, 4))
+        i += 32;
+    while (n - i >= 8 && s_ascii(s + i, 1))
+        i += 8;
+    return i;
+}
+
 bool td_lib0_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        /* Skips ASCII 32, then 8 bytes at a time: strings are mostly ASCII, and large (outputs). */
-        while (n - i >= 32 && s_ascii(s + i, 4))
-            i += 32;
-        while (n - i >= 8 && s_ascii(s + i, 1))
-            i += 8;
+        i = s_skip_ascii(s, i, n);
         if (i == n)
             break;
         size_t len = s[i] < 0x80 ? 1 : s_utf8_seq_len(s + i, n - i);
@@ -907,10 +914,7 @@ size_t td_lib0_utf16_len(const uint8_t *s, size_t n)
     size_t units = 0, i = 0;
     while (i < n) {
         size_t from = i;
-        while (n - i >= 32 && s_ascii(s + i, 4))
-            i += 32;
-        while (n - i >= 8 && s_ascii(s + i, 1))
-            i += 8;
+        i = s_skip_ascii(s, i, n);
         units += i - from;
         if (i == n)
             break;

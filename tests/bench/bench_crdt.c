@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "td/td_ydoc.h"
 #include "td/td_ytype.h"
 
@@ -34,13 +34,6 @@ typedef struct s_result {
     double local, remote, encode, parse, mem; /* ms; mem in bytes */
     size_t updates, update_bytes, doc_size;
 } s_result_t;
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static long long s_heap(void)
 {
@@ -118,20 +111,20 @@ static void s_finish(td_ydoc_t *doc, const char *kind, s_result_t *r,
 {
     td_lib0_enc_t e;
     td_lib0_enc_init(&e);
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     if (td_ydoc_encode_state_as_update(doc, NULL, 0, &e, NULL) != 0)
         s_die("encode failed");
-    r->encode = s_now() - t0;
+    r->encode = td_bench_ms() - t0;
     r->doc_size = e.len;
     long long h0 = s_heap();
-    t0 = s_now();
+    t0 = td_bench_ms();
     td_ydoc_t *parsed = td_ydoc_new(NULL, 77777);
     int k = strcmp(kind, "array") == 0 ? TD_YTYPE_ARRAY : TD_YTYPE_TEXT;
     if (strcmp(kind, "b3") != 0)
         td_ydoc_get(parsed, strcmp(kind, "array") == 0 ? "a" : "t", k);
     s_apply(parsed, e.buf, e.len);
     check(parsed, arg); /* extracting the content is part of parse time, as in crdt-benchmarks */
-    r->parse = s_now() - t0;
+    r->parse = td_bench_ms() - t0;
     r->mem = (double)(s_heap() - h0);
     td_ydoc_destroy(&parsed);
     td_lib0_enc_fini(&e);
@@ -188,7 +181,7 @@ static void s_run_seq(json_t *c, s_result_t *r)
     td_ytype_t *t = td_ydoc_get(d1, text ? "t" : "a", text ? TD_YTYPE_TEXT : TD_YTYPE_ARRAY);
     s_bufs_t ups = {0};
     td_ydoc_observe(d1, s_collect, &ups);
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     size_t i;
     json_t *ops;
     json_array_foreach(txns, i, ops)
@@ -215,18 +208,18 @@ static void s_run_seq(json_t *c, s_result_t *r)
         if (many)
             td_ydoc_commit(d1);
     }
-    r->local = s_now() - t0;
+    r->local = td_bench_ms() - t0;
     td_ydoc_unobserve(d1, s_collect, &ups);
     td_ydoc_t *d2 = td_ydoc_new(NULL, 2);
     td_ydoc_get(d2, text ? "t" : "a", text ? TD_YTYPE_TEXT : TD_YTYPE_ARRAY);
-    t0 = s_now();
+    t0 = td_bench_ms();
     for (size_t k = 0; k < ups.n; k++)
         s_apply(d2, ups.v[k].data, ups.v[k].len);
     if (text)
         s_check_text(d2, expect);
     else
         s_check_array(d2, expect);
-    r->remote = s_now() - t0;
+    r->remote = td_bench_ms() - t0;
     r->updates = ups.n;
     for (size_t k = 0; k < ups.n; k++)
         r->update_bytes += ups.v[k].len;
@@ -250,22 +243,22 @@ static void s_run_b2(json_t *c, s_result_t *r)
     s_bufs_t u1 = {0}, u2 = {0};
     td_ydoc_observe(d1, s_collect, &u1);
     td_ydoc_observe(d2, s_collect, &u2);
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     td_ydoc_begin(d1, NULL);
     s_text_ops(t1, json_object_get(c, "ops1"));
     td_ydoc_commit(d1);
     td_ydoc_begin(d2, NULL);
     s_text_ops(t2, json_object_get(c, "ops2"));
     td_ydoc_commit(d2);
-    r->local = s_now() - t0;
+    r->local = td_bench_ms() - t0;
     td_ydoc_unobserve(d1, s_collect, &u1);
     td_ydoc_unobserve(d2, s_collect, &u2);
     if (u1.n != 1 || u2.n != 1)
         s_die("expected one update per client");
-    t0 = s_now();
+    t0 = td_bench_ms();
     s_apply(d1, u2.v[0].data, u2.v[0].len);
     s_apply(d2, u1.v[0].data, u1.v[0].len);
-    r->remote = s_now() - t0;
+    r->remote = td_bench_ms() - t0;
     char *s1 = s_text(d1);
     s_len_check_t chk = {s1, json_integer_value(json_object_get(c, "expectLen"))};
     s_check_len(d2, &chk);
@@ -293,7 +286,7 @@ static void s_run_b3(json_t *c, s_result_t *r)
     const char *op = json_string_value(json_object_get(c, "op"));
     size_t n = (size_t)json_integer_value(json_object_get(c, "n"));
     s_bufs_t ups = {0};
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     for (size_t i = 0; i < n; i++) {
         td_ydoc_t *d = td_ydoc_new(NULL, i + 1);
         td_ytype_t *root = s_b3_root(d, op);
@@ -323,20 +316,20 @@ static void s_run_b3(json_t *c, s_result_t *r)
         }
         td_ydoc_destroy(&d); /* the updates were captured; the peers are done */
     }
-    r->local = s_now() - t0;
+    r->local = td_bench_ms() - t0;
     td_ydoc_t *d0 = td_ydoc_new(NULL, 100000), *d1 = td_ydoc_new(NULL, 100001);
     s_b3_root(d0, op);
     td_ydoc_begin(d0, NULL);
     for (size_t k = 0; k < ups.n; k++)
         s_apply(d0, ups.v[k].data, ups.v[k].len);
     td_ydoc_commit(d0);
-    t0 = s_now();
+    t0 = td_bench_ms();
     s_b3_root(d1, op);
     td_ydoc_begin(d1, NULL);
     for (size_t k = 0; k < ups.n; k++)
         s_apply(d1, ups.v[k].data, ups.v[k].len);
     td_ydoc_commit(d1);
-    r->remote = s_now() - t0;
+    r->remote = td_bench_ms() - t0;
     json_t *want = json_loads(json_string_value(json_object_get(c, "expectJSON")), 0, NULL);
     if (!want)
         s_die("no expected JSON");
@@ -377,7 +370,7 @@ static void s_run_trace(json_t *c, s_result_t *r)
         td_ydoc_get(docs[a], "t", TD_YTYPE_TEXT);
         by_agent[a] = calloc(n, sizeof **by_agent);
     }
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     for (size_t i = 0; i < n; i++) {
         json_t *tx = json_array_get(txns, i);
         size_t a = (size_t)json_integer_value(json_array_get(tx, 0));
@@ -424,15 +417,15 @@ static void s_run_trace(json_t *c, s_result_t *r)
         memcpy(h, want, A * sizeof *h);
         memcpy(vv + i * A, want, A * sizeof *want);
     }
-    r->local = s_now() - t0;
+    r->local = td_bench_ms() - t0;
     td_ydoc_t *d2 = td_ydoc_new(NULL, 9999);
     td_ydoc_get(d2, "t", TD_YTYPE_TEXT);
-    t0 = s_now();
+    t0 = td_bench_ms();
     for (size_t k = 0; k < ups.n; k++)
         s_apply(d2, ups.v[k].data, ups.v[k].len);
     json_t *expect = json_object_get(c, "expect");
     s_check_text(d2, expect);
-    r->remote = s_now() - t0;
+    r->remote = td_bench_ms() - t0;
     r->updates = ups.n;
     for (size_t k = 0; k < ups.n; k++)
         r->update_bytes += ups.v[k].len;

@@ -10,52 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
+#include "td_sys.h"
 #include "td/td_json.h"
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void s_die(const char *what)
 {
     fprintf(stderr, "bench_json: %s\n", what);
     exit(1);
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
 }
 
 int main(int argc, char **argv)
@@ -65,7 +28,7 @@ int main(int argc, char **argv)
     if (repeat < 1 || repeat > 100)
         s_die("repeat must be 1..100");
     size_t n = 0;
-    char *text = s_slurp(path, &n);
+    char *text = td__read_file(path, (size_t)1 << 30, &n);
     if (text == NULL) {
         fprintf(stderr, "bench_json: cannot read %s (node tests/bench/gen_notebook.mjs %s)\n", path,
                 path);
@@ -76,18 +39,18 @@ int main(int argc, char **argv)
     for (int i = 0; i < repeat; i++) {
         /* Alternate the two so neither always runs on a warmer heap. */
         json_error_t je;
-        double t0 = s_now();
+        double t0 = td_bench_ms();
         json_t *a = json_loadb(text, n, 0, &je);
-        double t1 = s_now();
+        double t1 = td_bench_ms();
         if (a == NULL) {
             fprintf(stderr, "bench_json: jansson rejects %s: %s\n", path, je.text);
             return 1;
         }
         td_error_t err = {0};
         json_t *b = NULL;
-        double t2 = s_now();
+        double t2 = td_bench_ms();
         ssize_t r = td_json_parse(text, n, &b, &err);
-        double t3 = s_now();
+        double t3 = td_bench_ms();
         if (r != (ssize_t)n) {
             fprintf(stderr, "bench_json: td_json_parse: %zd at %zu: %s\n", r, err.offset, err.text);
             return 1;
@@ -100,18 +63,18 @@ int main(int argc, char **argv)
             ref = a; /* kept for the check after the loop */
             jf[i] = 0;
         } else {
-            double t4 = s_now();
+            double t4 = td_bench_ms();
             json_decref(a);
-            jf[i] = s_now() - t4;
+            jf[i] = td_bench_ms() - t4;
         }
-        double t5 = s_now();
+        double t5 = td_bench_ms();
         json_decref(b);
-        tf[i] = s_now() - t5;
+        tf[i] = td_bench_ms() - t5;
     }
     size_t cells = json_array_size(json_object_get(ref, "cells"));
     json_decref(ref);
-    double mj = s_median(jp, repeat), mt = s_median(tp, repeat);
-    double fj = repeat > 1 ? s_median(jf + 1, repeat - 1) : 0, ft = s_median(tf, repeat);
+    double mj = td_bench_median(jp, repeat), mt = td_bench_median(tp, repeat);
+    double fj = repeat > 1 ? td_bench_median(jf + 1, repeat - 1) : 0, ft = td_bench_median(tf, repeat);
     double mb = n / 1e6;
     printf("file        %s: %.1f MB, %zu cells\n", path, mb, cells);
     printf("jansson     parse %8.1f ms  %7.1f MB/s   (free %.1f ms)\n", mj, mb / (mj / 1e3), fj);

@@ -14,50 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "bench.h"
+#include "td_sys.h"
 #include "td/td_json.h"
 #include "td/td_lib0.h"
 #include "td/td_ydoc.h"
 #include "td/td_ynotebook.h"
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static char *s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = size >= 0 ? malloc((size_t)size + 1) : NULL;
-    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -68,7 +31,7 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t n = 0;
-    char *text = s_slurp(path, &n);
+    char *text = td__read_file(path, (size_t)1 << 30, &n);
     if (text == NULL) {
         fprintf(stderr, "bench_nbload: cannot read %s (node tests/bench/gen_notebook.mjs %s)\n",
                 path, path);
@@ -76,12 +39,12 @@ int main(int argc, char **argv)
     }
     json_t *nb = NULL;
     td_error_t err = {0};
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     if (td_json_parse_flags(text, n, JSON_ALLOW_NUL, &nb, &err) != (ssize_t)n) {
         fprintf(stderr, "bench_nbload: parse: at %zu: %s\n", err.offset, err.text);
         return 1;
     }
-    double parse = s_now() - t0;
+    double parse = td_bench_ms() - t0;
     free(text);
     double load[100], enc[100], fin[100];
     size_t bytes = 0;
@@ -89,12 +52,12 @@ int main(int argc, char **argv)
         td_ydoc_t *doc = td_ydoc_new(NULL, 0);
         td_lib0_enc_t update;
         td_lib0_enc_init(&update);
-        double t1 = s_now();
+        double t1 = td_bench_ms();
         int rc = td_ynb_load(doc, nb, &err);
-        double t2 = s_now();
+        double t2 = td_bench_ms();
         if (rc == 0)
             rc = td_ydoc_encode_state_as_update(doc, NULL, 0, &update, &err);
-        double t3 = s_now();
+        double t3 = td_bench_ms();
         if (rc != 0) {
             fprintf(stderr, "bench_nbload: %s: %s\n", td_strerror(rc), err.text);
             return 1;
@@ -104,14 +67,14 @@ int main(int argc, char **argv)
         td_ydoc_destroy(&doc);
         load[i] = t2 - t1;
         enc[i] = t3 - t2;
-        fin[i] = s_now() - t3;
+        fin[i] = td_bench_ms() - t3;
     }
     json_decref(nb);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("file      %s: %.1f MB (parse %.1f ms, once)\n", path, n / 1e6, parse);
     double load1 = load[0], enc1 = enc[0]; /* the first run, on a cold heap, as a relay's */
-    double ml = s_median(load, repeat), me = s_median(enc, repeat), mf = s_median(fin, repeat);
+    double ml = td_bench_median(load, repeat), me = td_bench_median(enc, repeat), mf = td_bench_median(fin, repeat);
     printf("ms        median    min  first\n");
     printf("load      %6.1f %6.1f %6.1f   td_ynb_load (%d runs)\n", ml, load[0], load1, repeat);
     printf("encode    %6.1f %6.1f %6.1f   td_ydoc_encode_state_as_update: %.1f MB\n", me, enc[0],

@@ -15,18 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "td/td_yawareness.h"
 
 #define S_ROUND_MS 15000
-
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void s_die(const char *what)
 {
@@ -80,7 +73,7 @@ static double s_room(size_t nclients, size_t rounds, size_t *records)
     size_t leave = nclients / 100 ? nclients / 100 : 1;
     int64_t now = 0;
     char st[160];
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     for (size_t r = 0; r < rounds; r++) {
         for (size_t i = 0; i < nclients; i++) {
             td_lib0_enc_t e;
@@ -110,7 +103,7 @@ static double s_room(size_t nclients, size_t rounds, size_t *records)
         td_lib0_enc_fini(&e);
         now += S_ROUND_MS;
     }
-    double ms = s_now() - t0;
+    double ms = td_bench_ms() - t0;
     if (td_yawareness_nstates(aw) != nclients - leave)
         s_die("room: wrong number of states");
     *records = td_yawareness_nclients(aw);
@@ -128,10 +121,10 @@ static double s_batch(size_t nclients, size_t rounds)
         s_die("out of memory");
     for (size_t i = 0; i < nclients; i++)
         ids[i] = 1000 + i;
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     for (size_t r = 0; r < rounds; r++)
         s_apply_all(aw, ids, nclients, r + 1, false, (int64_t)r * 1000);
-    double ms = s_now() - t0;
+    double ms = td_bench_ms() - t0;
     if (td_yawareness_nstates(aw) != nclients)
         s_die("batch: wrong number of states");
     td_yawareness_destroy(&aw);
@@ -147,7 +140,7 @@ static double s_churn(size_t nclients, size_t rounds)
         s_die("out of memory");
     for (size_t i = 0; i < nclients; i++)
         ids[i] = 1000 + i;
-    double t0 = s_now();
+    double t0 = td_bench_ms();
     for (size_t r = 0; r < rounds; r++) {
         s_apply_all(aw, ids, nclients, r + 1, false, (int64_t)r * 1000);
         td_yawareness_changes_t ch;
@@ -155,24 +148,12 @@ static double s_churn(size_t nclients, size_t rounds)
             ch.nremoved != nclients)
             s_die("churn: remove failed");
     }
-    double ms = s_now() - t0;
+    double ms = td_bench_ms() - t0;
     if (td_yawareness_nstates(aw) != 0)
         s_die("churn: states left");
     td_yawareness_destroy(&aw);
     free(ids);
     return ms;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double s_median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, s_cmp);
-    return v[n / 2];
 }
 
 int main(int argc, char **argv)
@@ -190,13 +171,13 @@ int main(int argc, char **argv)
         churn[k] = s_churn(nclients, rounds);
     }
     double entries = (double)nclients * (double)rounds;
-    double m = s_median(room, repeat);
+    double m = td_bench_median(room, (int)repeat);
     printf("clients %zu, rounds %zu, median of %zu\n", nclients, rounds, repeat);
     printf("room   %9.2f ms  %7.3f us/renewal  records at end %zu\n", m, m * 1e3 / entries,
            records);
-    m = s_median(batch, repeat);
+    m = td_bench_median(batch, (int)repeat);
     printf("batch  %9.2f ms  %7.3f us/entry\n", m, m * 1e3 / entries);
-    m = s_median(churn, repeat);
+    m = td_bench_median(churn, (int)repeat);
     printf("churn  %9.2f ms  %7.3f us/entry (join + remove)\n", m, m * 1e3 / entries);
     return 0;
 }

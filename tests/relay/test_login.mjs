@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { startRelay, check, skipUnlessReady, watchdog } from './relay.mjs';
 
 skipUnlessReady();
+// jupyter_server's login cookie name for a server: "username-" and its host, non-alphanumerics as '-'.
+const cookieName = (base) => 'username-' + new URL(base).host.replace(/[^A-Za-z0-9]/g, '-');
 const CHROMIUM = '/usr/bin/chromium';
 let chromium;
 try { ({ chromium } = await import('playwright-core')); } catch { /* below */ }
@@ -130,8 +132,7 @@ try {
   await relay.stop({ keepRoot: true });
   relay = await startRelay({ root, token });
   const base2 = relay.base.replace(/\/$/, '');
-  const name2 = 'username-' + new URL(base2).host.replace(/[^A-Za-z0-9]/g, '-');
-  r = await fetch(`${base2}/api/me`, { headers: { Cookie: `${name2}=${login.value}` } });
+  r = await fetch(`${base2}/api/me`, { headers: { Cookie: `${cookieName(base2)}=${login.value}` } });
   check(r.status === 200, 'the cookie still signs in after a relay restart');
 
   // A secret file cut short (a crash while it was written) is replaced, not fatal.
@@ -139,8 +140,7 @@ try {
   writeFileSync(join(root, '.tandem/cookie_secret'), '');
   relay = await startRelay({ root, token });
   const base3 = relay.base.replace(/\/$/, '');
-  const name3 = 'username-' + new URL(base3).host.replace(/[^A-Za-z0-9]/g, '-');
-  r = await fetch(`${base3}/api/me`, { headers: { Cookie: `${name3}=${login.value}` } });
+  r = await fetch(`${base3}/api/me`, { headers: { Cookie: `${cookieName(base3)}=${login.value}` } });
   check(r.status === 403 && statSync(join(root, '.tandem/cookie_secret')).size === 32,
         'an empty cookie_secret is regenerated at start (old cookies end)');
 
