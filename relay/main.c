@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -256,6 +257,7 @@ static void s_on_tick(uv_timer_t *t)
         return;
     }
     uv_timer_stop(t);
+    td_http_stop(r);
     uv_close((uv_handle_t *)&s_tick, NULL);
     uv_close((uv_handle_t *)&s_cull, NULL);
     uv_close((uv_handle_t *)&s_grants, NULL);
@@ -304,6 +306,10 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && td_cli_is_subcommand(argv[1]))
         return td_cli_main(argc, argv);
+    /* Blocks of 1 MiB and more (a notebook's bytes, its document update, their frames) are mapped
+     * and go back to the system when freed. glibc would raise the threshold after the first such
+     * free and keep the next ones in the heap, where an unloaded room's megabytes stay resident. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     s_opts_t o = {.port = -1, .offline_grace_s = -1};
     for (int i = 0; i < N_COUNT; i++)
         o.num[i] = NAN;

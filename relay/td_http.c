@@ -7,8 +7,12 @@
  * or later (restart, delete) through a td_waiter_t that the kernel fires. Answers are written in
  * HTTP_WRITEABLE, headers then body, one lws_write per callback. Websockets: messages are
  * reassembled up to max_ws_message, decoded with td_kws, and passed to the client session; frames
- * to the client wait in a bounded per-socket queue drained one per SERVER_WRITEABLE. A peer that
- * sends garbage or falls too far behind is closed with a code and a reason; nobody else notices.
+ * to the client wait in a bounded per-socket queue. The queues filled during a loop turn are
+ * written before the loop next polls (uv_prepare), straight to the socket: a socket that takes the
+ * write never has its poll re-armed, which cost four epoll_ctl calls per delivery. What the socket
+ * does not take, lws keeps and sends first; the rest of the queue then waits for SERVER_WRITEABLE.
+ * A peer that sends garbage or falls too far behind is closed with a code and a reason; nobody
+ * else notices.
  *
  * Who: a token (?token= or Authorization) or, failing that, jupyter_server's login cookie, which
  * POST /login sets and token-authenticated requests refresh. A cookie-authenticated request must
@@ -75,6 +79,7 @@ struct td_pss {
     char kernel_id[TD_ROUTE_ARG_MAX];
     int v1;
     td_oq_t q;
+    td_pss_t *dirty_next, **dirty_prev; /* in r->ws_dirty while queued frames await the flush */
     uint8_t *rx;
     size_t rx_len, rx_cap;
     int rx_binary;
@@ -1594,11 +1599,25 @@ int td_ws_enqueue(td_pss_t *ws, td_obuf_t *buf)
         td_ws_close(ws, 1008, reason);
         return -1;
     }
-    /* One request per empty -> non-empty transition: with lws on libuv each request re-arms the
-     * socket's poll handle, and one per frame made fan-out quadratic. */
-    if (was_empty)
-        lws_callback_on_writable(ws->wsi);
+    if (was_empty && !ws->dirty_prev) {
+        ws->dirty_next = ws->r->ws_dirty;
+        if (ws->dirty_next)
+            ws->dirty_next->dirty_prev = &ws->dirty_next;
+        ws->dirty_prev = &ws->r->ws_dirty;
+        ws->r->ws_dirty = ws;
+    }
     return 0;
+}
+
+static void s_dirty_unlink(td_pss_t *ws)
+{
+    if (!ws->dirty_prev)
+        return;
+    *ws->dirty_prev = ws->dirty_next;
+    if (ws->dirty_next)
+        ws->dirty_next->dirty_prev = ws->dirty_prev;
+    ws->dirty_next = NULL;
+    ws->dirty_prev = NULL;
 }
 
 void td_ws_close(td_pss_t *ws, int code, const char *reason)
@@ -1866,8 +1885,27 @@ static int s_ws_writeable(struct lws *wsi, td_pss_t *pss)
     return 0;
 }
 
+/* Before the loop polls: writes every queue filled this turn. Outside SERVER_WRITEABLE lws_write
+ * is safe here because nothing lws holds is pending (a partial write it keeps goes out before
+ * anything else, including its own pings and pongs), so whole frames cannot interleave. */
+static void s_on_flush(uv_prepare_t *h)
+{
+    td_relay_t *r = h->data;
+    td_pss_t *ws;
+    while ((ws = r->ws_dirty) != NULL) {
+        s_dirty_unlink(ws);
+        if (ws->closing || !ws->q.head)
+            continue;
+        if (lws_partial_buffered(ws->wsi))
+            lws_callback_on_writable(ws->wsi);
+        else if (s_ws_writeable(ws->wsi, ws) != 0)
+            td_ws_close(ws, 1011, "tandem-relay: write failed");
+    }
+}
+
 static void s_ws_closed(td_pss_t *pss)
 {
+    s_dirty_unlink(pss);
     td_client_t *c = pss->client;
     pss->client = NULL;
     td_client_detach(c, pss);
@@ -2016,10 +2054,20 @@ int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port)
     info.retry_and_idle_policy = &s_retry;
     info.max_http_header_data = 16384;
     info.timeout_secs = 30;
+    if (uv_prepare_init(r->loop, &r->ws_flush) != 0)
+        return -1;
+    r->ws_flush.data = r;
+    uv_prepare_start(&r->ws_flush, s_on_flush);
+    uv_unref((uv_handle_t *)&r->ws_flush);
     r->ctx = lws_create_context(&info);
     if (!r->ctx)
         return -1;
     struct lws_vhost *vh = lws_get_vhost_by_name(r->ctx, "default");
     *bound_port = vh ? lws_get_vhost_listen_port(vh) : port;
     return 0;
+}
+
+void td_http_stop(td_relay_t *r)
+{
+    uv_close((uv_handle_t *)&r->ws_flush, NULL);
 }

@@ -115,6 +115,8 @@ struct td_relay {
     td_room_t *rooms;                /* loaded collaboration rooms */
     td_room_t *flushing;             /* rooms with updates waiting for the group commit */
     uv_check_t commit_check;         /* commits the store, then fans those updates out */
+    td_pss_t *ws_dirty;              /* websockets with frames queued since the last flush */
+    uv_prepare_t ws_flush;           /* writes them before the loop polls */
     uint64_t room_unload_ms;         /* a room unloads this long after its last peer left */
     uint64_t autosave_ms;            /* autosave delay after the last change */
     uint64_t file_poll_ms;           /* how often loaded rooms look for outside edits */
@@ -239,5 +241,7 @@ void td_http_access_changed(td_relay_t *r);
 void td_http_comment_hooks(td_relay_t *r);
 /* Creates the lws context on r->loop. Returns 0 or -1. */
 int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port);
+/* Closes the flush handle td_http_start opened (after the lws context is gone). */
+void td_http_stop(td_relay_t *r);
 
 #endif

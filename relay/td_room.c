@@ -104,6 +104,8 @@ struct td_room {
     char stored_hash[80]; /* the base_hash of the base content the store holds */
     char disk_stamp[96]; /* last_modified + size when last looked at */
     /* history */
+    uint8_t *seed;       /* the seed update while it is not in the log yet (s_seed_flush) */
+    size_t seed_len;
     size_t log_n, log_bytes;
     uint64_t changes, saved_changes;
     int store_failed;
@@ -122,17 +124,21 @@ static int64_t s_now_ms(td_relay_t *r)
 
 /* ---- outgoing frames --------------------------------------------------------------------------- */
 
+/* Starts a frame encoder: lws's headroom first, so that s_frame takes the buffer as it is (a
+ * notebook's SyncStep2 is megabytes). */
+static void s_frame_init(td_lib0_enc_t *e)
+{
+    static const uint8_t pre[LWS_PRE];
+    td_lib0_enc_init(e);
+    td_lib0_write_raw(e, pre, LWS_PRE);
+}
+
+/* The frame s_frame_init started (takes e's buffer); NULL on failure. */
 static td_obuf_t *s_frame(td_lib0_enc_t *e)
 {
     size_t len;
-    uint8_t *body = td_lib0_enc_steal(e, &len);
-    if (!body)
-        return NULL;
-    uint8_t *mem = malloc(LWS_PRE + len);
-    if (mem)
-        memcpy(mem + LWS_PRE, body, len);
-    free(body);
-    return mem ? td_obuf_new(mem, len, 1) : NULL;
+    uint8_t *mem = e->err ? NULL : td_lib0_enc_steal(e, &len);
+    return mem ? td_obuf_new(mem, len - LWS_PRE, 1) : NULL;
 }
 
 /* A frame [1, awareness update] of clients (NULL: every client with a state); NULL on failure. */
@@ -140,7 +146,7 @@ static td_obuf_t *s_aw_frame(const td_room_t *room, const uint64_t *clients, siz
 {
     td_lib0_enc_t a, e;
     td_lib0_enc_init(&a);
-    td_lib0_enc_init(&e);
+    s_frame_init(&e);
     int rc = clients ? td_yawareness_encode(room->aw, clients, n, &a)
                      : td_yawareness_encode_all(room->aw, &a);
     td_obuf_t *b = NULL;
@@ -213,6 +219,8 @@ static int s_compact(td_room_t *room)
     int rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
     if (rc == 0 && e.err)
         rc = TD_ENOMEM;
+    free(room->seed); /* the snapshot holds it */
+    room->seed = NULL;
     if (rc == 0 && (rc = td_store_begin(room->r->store)) == 0) {
         /* The replace is a DELETE then an INSERT inside the group transaction: if the INSERT
          * fails alone, the DELETE must not be committed with the next turn (the log would be
@@ -238,6 +246,7 @@ static int s_compact(td_room_t *room)
 }
 
 static void s_arm_save(td_room_t *room);
+static int s_seed_flush(td_room_t *room);
 
 /* Tells the comments which cells the notebook has now (threads of deleted cells are orphaned,
  * and re-attached when the cell comes back). */
@@ -273,7 +282,7 @@ static void s_on_txn(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
     td_room_t *room = arg;
     td_store_t *st = room->r->store;
     room->changes++;
-    if (td_store_begin(st) != 0 ||
+    if (s_seed_flush(room) != 0 || td_store_begin(st) != 0 ||
         td_store_yupdate_add(st, room->file_id, info->update, info->update_len) != 0) {
         room->store_failed = 1; /* the commit check drops the peers: nothing is acknowledged */
         s_mark_flush(room);
@@ -283,7 +292,7 @@ static void s_on_txn(td_ydoc_t *doc, const td_ytxn_info_t *info, void *arg)
     room->log_n++;
     room->log_bytes += info->update_len;
     td_lib0_enc_t e;
-    td_lib0_enc_init(&e);
+    s_frame_init(&e);
     td_ysync_ws_encode_sync(&e, TD_YSYNC_UPDATE, info->update, info->update_len);
     s_queue(room, s_frame(&e), NULL, info->local ? NULL : info->origin);
     td_lib0_enc_fini(&e);
@@ -606,7 +615,12 @@ static int s_replay_one(const void *data, size_t len, void *arg)
 }
 
 /* Seeds a new lineage from the file (deterministic, client 0): the seed is the log's first
- * entry and the file the base (stored now only when small; always when the room unloads). */
+ * entry and the file the base (stored now only when small; always when the room unloads). The
+ * record (epoch, the seeded file's hash) is written now; the seed itself, megabytes for a big
+ * notebook, joins the log at the room's next tick or before anything else is logged, whichever
+ * comes first, so that opening does not wait for it. Until then the file is the log: the same
+ * bytes always build the same items, and a restart that finds the record with no log reseeds
+ * under the same epoch when the file still has that hash (s_resume). */
 static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
 {
     td_store_t *st = room->r->store;
@@ -624,18 +638,34 @@ static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
     td_store_ydoc_t rec = {.base = NULL};
     snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
     snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", f->hash);
-    if (rc == 0 && (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec) ||
-                    td_store_yupdates_replace(st, room->file_id, e.buf, e.len)))
+    if (rc == 0 && (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec)))
         rc = TD_ESTATE;
     if (rc == 0) {
+        free(room->seed);
+        room->seed = td_lib0_enc_steal(&e, &room->seed_len);
         room->log_n = 1;
-        room->log_bytes = e.len;
+        room->log_bytes = room->seed_len;
         room->stored_hash[0] = '\0';
         rc = s_set_base(room, f);
-        if (rc == 0 && e.len < (1u << 20))
+        if (rc == 0 && room->seed_len < (1u << 20))
             rc = s_store_base(room);
     }
     td_lib0_enc_fini(&e);
+    return rc;
+}
+
+/* Puts the pending seed into the log (in the group transaction). 0 or TD_ESTATE. */
+static int s_seed_flush(td_room_t *room)
+{
+    if (!room->seed)
+        return 0;
+    td_store_t *st = room->r->store;
+    int rc = td_store_begin(st) ||
+                     td_store_yupdates_replace(st, room->file_id, room->seed, room->seed_len)
+                 ? TD_ESTATE
+                 : 0;
+    free(room->seed);
+    room->seed = NULL;
     return rc;
 }
 
@@ -653,8 +683,13 @@ static int s_resume(td_room_t *room, s_file_t *f, td_error_t *err)
     snprintf(room->epoch, sizeof room->epoch, "%.*s", TD_UUID_LEN, rec.epoch);
     snprintf(room->stored_hash, sizeof room->stored_hash, "%s", rec.base_hash);
     rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
-    if (rc == 0 && room->log_n == 0)
-        rc = s_seed(room, f, err); /* indexed by a session PUT, never opened */
+    if (rc == 0 && room->log_n == 0) {
+        /* Indexed by a session PUT and never opened, or seeded without reaching the log before
+         * a crash: the clients' seed is this file's unless the file has changed since. */
+        if (rec.disk_hash[0] && strcmp(rec.disk_hash, f->hash) != 0)
+            td_stamp_uuid(&r->env, room->epoch);
+        rc = s_seed(room, f, err);
+    }
     else if (rc == 0 && (rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT)) == 0) {
         if (strcmp(f->hash, rec.disk_hash) == 0) {
             rc = s_set_base(room, f);
@@ -703,6 +738,8 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
         td_stamp_uuid(&r->env, room->epoch);
         err = (td_error_t){0};
         rc = s_seed(room, &f, &err);
+        if (rc == 0)
+            rc = s_seed_flush(room); /* the unusable log must go now */
     }
     if (rc == 0)
         rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT);
@@ -741,14 +778,21 @@ static void s_on_tick(uv_timer_t *t)
         s_broadcast_now(room, b, NULL);
         td_obuf_unref(&b);
     }
-    if (room->kind != R_AWARENESS)
-        s_sync_disk(room, 0);
+    if (room->kind == R_AWARENESS)
+        return;
+    if (s_seed_flush(room) != 0) {
+        room->store_failed = 1; /* the commit check closes the room */
+        s_mark_flush(room);
+        return;
+    }
+    s_sync_disk(room, 0);
 }
 
 static void s_handle_closed(uv_handle_t *h)
 {
     td_room_t *room = h->data;
     if (--room->handles == 0) {
+        free(room->seed);
         free(room->base);
         free(room);
     }
@@ -781,6 +825,8 @@ static void s_room_close(td_room_t *room)
     }
     if (room->doc) {
         td_ydoc_unobserve(room->doc, s_on_txn, room);
+        if (s_seed_flush(room) != 0)
+            TD_LOG(TD_LOG_ERROR, "relay.room", "%s: cannot log the seed", room->path);
         if (room->log_n > 1)
             s_compact(room);
         s_store_base(room);
@@ -1034,7 +1080,7 @@ td_peer_t *td_room_join(td_relay_t *r, const char *name, const char *session_id,
     uv_timer_stop(&room->unload);
     /* The server speaks first: step1 with its state vector, then every awareness state. */
     td_lib0_enc_t e, sv;
-    td_lib0_enc_init(&e);
+    s_frame_init(&e);
     td_lib0_enc_init(&sv);
     if (room->doc)
         td_ydoc_encode_state_vector(room->doc, &sv);
@@ -1112,7 +1158,7 @@ static int s_awareness(td_peer_t *p, td_bytes_t body, char *reason, size_t cap)
     json_t *ident = td_auth_identity(p->user);
     td_lib0_enc_t u, e;
     td_lib0_enc_init(&u);
-    td_lib0_enc_init(&e);
+    s_frame_init(&e);
     td_yawareness_encode_begin(&u, n);
     for (size_t i = 0; i < n; i++) {
         json_t *st = ent[i].is_null ? NULL
@@ -1166,7 +1212,7 @@ static void s_raw_reply(td_peer_t *p, json_t *j)
     if (!t)
         return;
     td_lib0_enc_t e;
-    td_lib0_enc_init(&e);
+    s_frame_init(&e);
     td_ysync_ws_encode_raw(&e, t, strlen(t));
     td_obuf_t *b = s_frame(&e);
     s_send(p, b);
@@ -1196,15 +1242,20 @@ int td_peer_receive(td_peer_t *p, const uint8_t *data, size_t len, int binary, i
         if (m.sync.kind == TD_YSYNC_STEP1) {
             td_lib0_enc_t up, e;
             td_lib0_enc_init(&up);
-            td_lib0_enc_init(&e);
+            s_frame_init(&e);
             int rc = 0;
-            if (room->doc)
+            /* Right after a seed, an empty state vector gets the seed: the whole document. */
+            int whole = room->seed && m.sync.payload.len == 1 && m.sync.payload.data[0] == 0;
+            if (whole)
+                td_lib0_enc_reserve(&e, room->seed_len + 16); /* on failure s_frame says NULL */
+            else if (room->doc)
                 rc = td_ydoc_encode_state_as_update(room->doc, m.sync.payload.data,
                                                     m.sync.payload.len, &up, &err);
             else
                 td_lib0_write_raw(&up, "\0\0", 2); /* an empty update */
             if (rc == 0 && !up.err) {
-                td_ysync_ws_encode_sync(&e, TD_YSYNC_STEP2, up.buf, up.len);
+                td_ysync_ws_encode_sync(&e, TD_YSYNC_STEP2, whole ? room->seed : up.buf,
+                                        whole ? room->seed_len : up.len);
                 if (room->doc)
                     s_queue(room, s_frame(&e), p, NULL); /* may carry uncommitted state */
                 else {

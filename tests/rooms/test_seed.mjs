@@ -1,0 +1,80 @@
+// test_seed.mjs (rooms_seed): a room's first open answers before its seed (the document built
+// from the file) is in the log; the seed joins the log at the room's next tick, or before anything
+// else is logged. A kill -9 in between must cost neither the lineage nor a duplicate:
+// A. file unchanged at restart: the PUT names the same sessionId, the client reconnects without a
+//    1003, its offline edit merges, and every cell exists once;
+// B. file changed while the relay was down: the old sessionId is refused with 1003 when the room
+//    loads (the page reloads), the PUT then names a new one, and the room holds the new file, not
+//    a mix of two seeds;
+// C. after a tick the seed is ordinary history: a kill -9 and an outside write are merged into the
+//    same lineage.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import './skip.mjs';   // exits 77 first when the relay or node_modules is missing
+const { startRelay, check, watchdog, main, sleep, waitFor, RoomClient, makeNotebook, SLOW } = await import('./rooms.mjs');
+
+let relay;
+watchdog(150_000, () => relay);
+const TICK_S = 5; // the rooms' tick (file poll): A and B kill well before it
+const ARGS = ['--file-poll-interval', String(TICK_S)];
+const nb = (ids) => JSON.stringify(makeNotebook(ids.map((id) => ({ id, source: `line-${id}\n` }))));
+const ids = (c) => c.model.cells.map((x) => x.id);
+const once = (list) => new Set(list).size === list.length;
+
+async function observe(r, path, want, what) {
+  const o = await new RoomClient(r, path, { passive: true }).open();
+  await waitFor(() => JSON.stringify(ids(o)) === JSON.stringify(want), 10000 * SLOW, what, () => JSON.stringify(ids(o)));
+  o.close();
+}
+
+await main(async () => {
+  relay = await startRelay({ args: ARGS });
+  const root = relay.root;
+
+  // A
+  writeFileSync(join(root, 'a.ipynb'), nb(['a0', 'a1', 'a2']));
+  const a = await new RoomClient(relay, 'a.ipynb', { passive: true, maxBackoffTime: 200 }).open();
+  check(JSON.stringify(ids(a)) === '["a0","a1","a2"]', 'A: the first open holds the file');
+  const sidA = a.sessionInfo.sessionId;
+  await relay.kill9();
+  a.model.insertCell(3, { cell_type: 'code', id: 'a3', source: 'line-a3\n', metadata: {} });
+  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  const putA = await relay.session('a.ipynb');
+  check(putA.status === 200 && putA.json.sessionId === sidA, `A: same sessionId after kill -9 before the seed was logged (${putA.status})`);
+  a.reconnectTo(relay);
+  await waitFor(() => a.connected && a.provider.synced, 10000 * SLOW, 'A: the client reconnects');
+  await observe(relay, 'a.ipynb', ['a0', 'a1', 'a2', 'a3'], 'A: the offline edit merged, every cell once');
+  check(!a.closes.some((e) => e.code === 1003) && once(ids(a)), 'A: no 1003, no duplicated cell');
+  a.close();
+
+  // B
+  writeFileSync(join(root, 'b.ipynb'), nb(['b0', 'b1']));
+  const b = await new RoomClient(relay, 'b.ipynb', { passive: true, maxBackoffTime: 200 }).open();
+  const sidB = b.sessionInfo.sessionId;
+  await relay.kill9();
+  writeFileSync(join(root, 'b.ipynb'), nb(['n0', 'n1', 'n2']));
+  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  b.reconnectTo(relay);
+  await waitFor(() => b.closes.some((e) => e.code === 1003), 10000 * SLOW, 'B: the old sessionId is refused with 1003');
+  b.close();
+  const putB = await relay.session('b.ipynb');
+  check(putB.status === 200 && putB.json.sessionId !== sidB, 'B: the file changed before the seed was logged: a new sessionId');
+  await observe(relay, 'b.ipynb', ['n0', 'n1', 'n2'], 'B: the room holds the new file alone');
+
+  // C
+  writeFileSync(join(root, 'c.ipynb'), nb(['c0', 'c1']));
+  const c = await new RoomClient(relay, 'c.ipynb', { passive: true, maxBackoffTime: 200 }).open();
+  const sidC = c.sessionInfo.sessionId;
+  await sleep((TICK_S + 1.5) * 1000);
+  await relay.kill9();
+  writeFileSync(join(root, 'c.ipynb'), nb(['c0', 'c1', 'c2']));
+  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  const putC = await relay.session('c.ipynb');
+  check(putC.status === 200 && putC.json.sessionId === sidC, 'C: the seed was logged at the tick: same sessionId');
+  c.reconnectTo(relay);
+  await waitFor(() => c.connected && c.provider.synced && ids(c).length === 3, 10000 * SLOW, 'C: the outside write merges into the lineage',
+    () => JSON.stringify(ids(c)));
+  check(JSON.stringify(ids(c)) === '["c0","c1","c2"]' && !c.closes.some((e) => e.code === 1003), 'C: no 1003, every cell once');
+  c.close();
+  await relay.stop();
+});
