@@ -16,7 +16,7 @@
  */
 
 typedef struct td__u64map {
-    uint64_t *keys;
+    uint64_t *keys; /* one allocation, which vals and used point into */
     size_t *vals;
     uint8_t *used;
     size_t cap; /* power of two, or 0 */
@@ -43,9 +43,10 @@ int td__ystruct_write(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, 
 int td__ystruct_write_at(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offset, size_t voff,
                          bool lazy);
 
-/* Byte offset of the k-th value in n encoded `any` values (or JSON varStrings when json). The
- * input was validated when decoded, so this cannot fail. */
-size_t td__yvalues_offset(const uint8_t *p, size_t n, uint64_t k, bool json);
+/* Byte offset of the value k values after the one at byte `from` of n bytes of encoded `any`
+ * values (or JSON varStrings when json). The input was validated when decoded, so this cannot
+ * fail. */
+size_t td__yvalues_skip(const uint8_t *p, size_t n, size_t from, uint64_t k, bool json);
 
 /* Writes the UTF-8 string s[0..n) starting at UTF-16 unit `units`, replacing a half surrogate pair
  * at the cut by U+FFFD (yjs#248), as a varString. */
@@ -110,6 +111,7 @@ void td__u64map_clear(td__u64map_t *m);
 /* An interned string (map keys, root names); lives as long as its document. */
 typedef struct td__key {
     struct td__key *next; /* the document's list of keys, for destroy */
+    td_ytype_t *root;     /* the root type of this name, once there is one */
     size_t len;
     char s[]; /* NUL-terminated */
 } td__key_t;
@@ -121,6 +123,9 @@ enum {
     TD__I_RORIGIN = 8,
     TD__I_ASCII = 16, /* String content: one byte per UTF-16 unit */
 };
+
+/* Any and JSON items index the byte offset of every TD__OFFS_STRIDE-th value (td__item_t). */
+#define TD__OFFS_STRIDE 16
 
 /* A struct in the store: an Item, or a GC struct (kind TD_YSTRUCT_GC: only id and len matter). */
 typedef struct td__item td__item_t;
@@ -135,11 +140,14 @@ struct td__item {
     union {
         struct {
             uint8_t *p; /* owned */
-            /* Any and JSON with len > 1: offs[1 + k] = byte offset of value k in p; offs[0] = how
-             * many offsets the allocation has room for (owned). Values are variable-length, so
-             * without it reading value k of an item that merging grew to N values scans k values,
-             * and exporting or re-encoding such an item is quadratic. NULL for one value, or when
-             * building it ran out of memory: readers then scan, which is always correct. */
+            /* Any and JSON with len > TD__OFFS_STRIDE: offs[1 + j] = byte offset in p of value
+             * j * TD__OFFS_STRIDE, for every such value below len; offs[0] = how many entries the
+             * allocation has room for (owned). Values are variable-length, so without it reading
+             * value k of an item that merging grew to N values scans k values, and exporting or
+             * re-encoding such an item is quadratic; with it a read scans fewer than
+             * TD__OFFS_STRIDE values, and the table costs a quarter byte per value instead of
+             * four. NULL for shorter items, or when building it ran out of memory: readers then
+             * scan from the start, which is always correct. */
             uint32_t *offs;
             uint32_t n, cap;
         } buf; /* String, Any, JSON, Binary, Embed, Format (key|value), Doc (guid|opts) */
@@ -162,12 +170,16 @@ static inline bool td__countable(const td__item_t *it)
            it->content != TD_YCONTENT_FORMAT;
 }
 
-/* Byte offset of value k in an Any or JSON item: O(1) with its table, else a scan. */
+/* Byte offset of value k in an Any or JSON item: with its table, a scan of fewer than
+ * TD__OFFS_STRIDE values; without, a scan from the start. */
 static inline size_t td__item_value_offset(const td__item_t *it, uint64_t k)
 {
-    if (it->c.buf.offs)
-        return it->c.buf.offs[1 + k];
-    return td__yvalues_offset(it->c.buf.p, it->c.buf.n, k, it->content == TD_YCONTENT_JSON);
+    size_t from = 0;
+    if (it->c.buf.offs) {
+        from = it->c.buf.offs[1 + k / TD__OFFS_STRIDE];
+        k %= TD__OFFS_STRIDE;
+    }
+    return td__yvalues_skip(it->c.buf.p, it->c.buf.n, from, k, it->content == TD_YCONTENT_JSON);
 }
 
 /* A visible position cache for list types (yjs search markers): item starts at index. */
@@ -199,8 +211,8 @@ struct td_ytype {
     td__item_t **vals;
     td__item_t **starts;
     size_t nkeys, capkeys;
-    td__u64map_t kindex; /* (uintptr_t)key -> position in keys */
-    td__marker_t markers[TD__NMARKERS];
+    td__u64map_t kindex;   /* (uintptr_t)key -> position in keys */
+    td__marker_t *markers; /* room for TD__NMARKERS, from the first one on (owned) */
     size_t nmarkers;
     uint64_t txn_mark; /* the transaction that last listed it as changed */
 };
@@ -241,7 +253,6 @@ struct td_ydoc {
     td__key_t *all_keys;
     td__key_t **keytab; /* interning table: open addressing by string hash */
     size_t capkeytab, nkeytab;
-    td__u64map_t root_index;  /* (uintptr_t)name key -> position in roots */
     td_ytype_t *marker_owner; /* the list type whose markers the current local edit maintains */
     td__txn_t txn;
     bool in_txn; /* a transaction is open (explicit or implicit) */

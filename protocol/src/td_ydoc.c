@@ -35,7 +35,7 @@ static uint64_t s_str_hash(const char *s, size_t n)
 
 static int s_keytab_grow(td_ydoc_t *doc)
 {
-    size_t cap = doc->capkeytab ? doc->capkeytab * 2 : 64;
+    size_t cap = doc->capkeytab ? doc->capkeytab * 2 : 8;
     td__key_t **nt = calloc(cap, sizeof *nt);
     if (nt == NULL)
         return TD_ENOMEM;
@@ -67,6 +67,7 @@ td__key_t *td__ydoc_key(td_ydoc_t *doc, const char *s, size_t n)
     td__key_t *k = malloc(sizeof *k + n + 1);
     if (k == NULL)
         return NULL;
+    k->root = NULL;
     k->len = n;
     memcpy(k->s, s, n);
     k->s[n] = 0;
@@ -118,26 +119,35 @@ static void s_item_free_content(td__item_t *it)
     memset(&it->c, 0, sizeof it->c);
 }
 
-/* Builds the value offset table of an Any or JSON item that has none (see td__item_t). Best
- * effort: without memory the item just stays without one. */
-static void s_offs_build(td__item_t *it)
+/* Stores in offs the byte offset (plus base) of each of src's values whose index is a multiple of
+ * TD__OFFS_STRIDE, counting src's first value as value `index`. One pass over src's bytes. */
+static void s_offs_fill(uint32_t *offs, const td__item_t *src, uint64_t index, uint32_t base)
 {
-    if (!s_has_values(it) || it->len < 2 || it->c.buf.offs)
-        return;
-    uint32_t *offs = malloc((it->len + 1) * sizeof *offs);
-    if (offs == NULL)
-        return;
-    offs[0] = (uint32_t)it->len;
     td_lib0_dec_t d;
-    td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
-    for (uint64_t k = 0; k < it->len; k++) {
+    td_lib0_dec_init(&d, src->c.buf.p, src->c.buf.n, NULL);
+    for (uint64_t k = 0; k < src->len; k++, index++) {
         td_bytes_t b;
-        offs[1 + k] = (uint32_t)d.pos;
-        if (it->content == TD_YCONTENT_JSON)
+        if (index % TD__OFFS_STRIDE == 0)
+            offs[1 + index / TD__OFFS_STRIDE] = base + (uint32_t)d.pos;
+        if (src->content == TD_YCONTENT_JSON)
             td_lib0_dec_string(&d, &b);
         else
             td_lib0_dec_any_skip(&d);
     }
+}
+
+/* Builds the value offset table of an Any or JSON item that needs one and has none (see
+ * td__item_t). Best effort: without memory the item just stays without one. */
+static void s_offs_build(td__item_t *it)
+{
+    if (!s_has_values(it) || it->len <= TD__OFFS_STRIDE || it->c.buf.offs)
+        return;
+    uint64_t n = (it->len + TD__OFFS_STRIDE - 1) / TD__OFFS_STRIDE;
+    uint32_t *offs = malloc((n + 1) * sizeof *offs);
+    if (offs == NULL)
+        return;
+    offs[0] = (uint32_t)n;
+    s_offs_fill(offs, it, 0, 0);
     it->c.buf.offs = offs;
 }
 
@@ -175,7 +185,6 @@ void td_ydoc_destroy(td_ydoc_t **self_p)
     }
     free(doc->keytab);
     free(doc->roots);
-    td__u64map_fini(&doc->root_index);
     td__u64map_fini(&doc->txn.before);
     free(doc->txn.touched);
     td__yds_fini(&doc->txn.ds);
@@ -272,7 +281,7 @@ static int s_client_tab_reserve(td_ydoc_t *doc)
 {
     if ((doc->nclients + 1) * 4 <= doc->capclient_tab * 3)
         return 0;
-    size_t cap = doc->capclient_tab ? doc->capclient_tab * 2 : 8;
+    size_t cap = doc->capclient_tab ? doc->capclient_tab * 2 : 4;
     td__client_t **tab = calloc(cap, sizeof *tab);
     if (tab == NULL)
         return TD_ENOMEM;
@@ -290,7 +299,7 @@ static td__client_t *s_client_add(td_ydoc_t *doc, uint64_t client)
     if (c)
         return c;
     if (doc->nclients == doc->capclients) {
-        size_t nc = doc->capclients ? doc->capclients * 2 : 8;
+        size_t nc = doc->capclients ? doc->capclients * 2 : 4;
         td__client_t **nv = realloc(doc->clients, nc * sizeof *nv);
         if (nv == NULL)
             return NULL;
@@ -388,7 +397,7 @@ static int s_txn_touch(td_ydoc_t *doc, uint64_t client, uint64_t state)
     if (td__u64map_get(&t->before, client))
         return 0;
     if (t->ntouched == t->captouched) {
-        size_t nc = t->captouched ? t->captouched * 2 : 8;
+        size_t nc = t->captouched ? t->captouched * 2 : 4;
         uint64_t *nv = realloc(t->touched, nc * sizeof *nv);
         if (nv == NULL)
             return TD_ENOMEM;
@@ -439,7 +448,7 @@ int td__ydoc_add_changed(td_ydoc_t *doc, td_ytype_t *type)
             return 0;
     }
     if (t->nchanged == t->capchanged) {
-        size_t nc = t->capchanged ? t->capchanged * 2 : 8;
+        size_t nc = t->capchanged ? t->capchanged * 2 : 4;
         td_ytype_t **nv = realloc(t->changed, nc * sizeof *nv);
         if (nv == NULL)
             return TD_ENOMEM;
@@ -560,18 +569,9 @@ static int s_split_content(td__item_t *left, td__item_t *right, uint64_t diff)
     }
     right->c.buf.p = rp;
     right->c.buf.n = right->c.buf.cap = (uint32_t)rn;
-    /* The right part's value offsets are the tail of left's, rebased; left keeps its table (its
-     * first diff entries stay valid). left->len is still the length before the cut. */
-    uint64_t rlen = left->len - diff;
-    if (s_has_values(left) && left->c.buf.offs && rlen > 1) {
-        uint32_t *ro = malloc((rlen + 1) * sizeof *ro);
-        if (ro) {
-            ro[0] = (uint32_t)rlen;
-            for (uint64_t k = 0; k < rlen; k++)
-                ro[1 + k] = left->c.buf.offs[1 + diff + k] - (uint32_t)off;
-        }
-        right->c.buf.offs = ro;
-    }
+    /* left keeps its table: its first entries stay valid. right gets its own, built by one scan
+     * of the bytes just copied; its len is already the length after the cut. */
+    s_offs_build(right);
     return 0;
 }
 
@@ -643,21 +643,18 @@ static bool s_content_mergeable(uint8_t content)
 }
 
 /* Extends left's value offset table by right's values, before right's bytes are appended to
- * left's (so left->c.buf.n is where they will start). Without memory, left loses its table. */
+ * left's (so left->c.buf.n is where they will start). Scans right's values once, so merging stays
+ * linear in what is merged. Without memory, left loses its table. */
 static void s_offs_append(td__item_t *left, const td__item_t *right)
 {
     uint64_t len = left->len + right->len;
     uint32_t *offs = left->c.buf.offs;
-    if ((left->len > 1 && offs == NULL) || (right->len > 1 && right->c.buf.offs == NULL)) {
-        free(offs); /* a table lost to OOM earlier: stay without one */
-        left->c.buf.offs = NULL;
-        return;
-    }
-    if (offs == NULL || offs[0] < len) {
+    if (len <= TD__OFFS_STRIDE || (left->len > TD__OFFS_STRIDE && offs == NULL))
+        return; /* no table needed, or one lost to OOM earlier: stay without */
+    uint64_t need = (len + TD__OFFS_STRIDE - 1) / TD__OFFS_STRIDE;
+    if (offs == NULL || offs[0] < need) {
         /* Doubling, so appending one value at a time reallocates O(log n) times. */
-        uint64_t cap = offs && 2 * (uint64_t)offs[0] > len ? 2 * (uint64_t)offs[0] : len;
-        if (cap > UINT32_MAX)
-            cap = len; /* len <= bytes < 2^32 */
+        uint64_t cap = offs && 2 * (uint64_t)offs[0] > need ? 2 * (uint64_t)offs[0] : need;
         uint32_t *np = realloc(offs, (cap + 1) * sizeof *np);
         if (np == NULL) {
             free(offs);
@@ -665,13 +662,11 @@ static void s_offs_append(td__item_t *left, const td__item_t *right)
             return;
         }
         if (offs == NULL)
-            np[1] = 0; /* left held one value */
+            np[1] = 0; /* left held at most TD__OFFS_STRIDE values */
         np[0] = (uint32_t)cap;
         left->c.buf.offs = offs = np;
     }
-    for (uint64_t k = 0; k < right->len; k++)
-        offs[1 + left->len + k] =
-            left->c.buf.n + (right->c.buf.offs ? right->c.buf.offs[1 + k] : 0); /* else len 1 */
+    s_offs_fill(offs, right, left->len, left->c.buf.n);
 }
 
 /* yjs mergeWith: appends right to left when they were made as one run. */
@@ -1159,9 +1154,8 @@ static int s_write_client(td_lib0_enc_t *e, const td__client_t *c, uint64_t cloc
         td_ystruct_t s;
         s_item_view(c->v[i], &s);
         uint64_t offset = i == start ? clock - s.id.clock : 0;
-        size_t voff = offset && s_has_values(c->v[i]) && c->v[i]->c.buf.offs
-                          ? c->v[i]->c.buf.offs[1 + offset]
-                          : SIZE_MAX;
+        size_t voff =
+            offset && s_has_values(c->v[i]) ? td__item_value_offset(c->v[i], offset) : SIZE_MAX;
         int rc = td__ystruct_write_at(e, &s, offset, voff, false);
         if (rc != 0)
             return rc;
@@ -1563,6 +1557,7 @@ static int s_item_cut(td__item_t *it, uint64_t offset)
         it->content == TD_YCONTENT_JSON) {
         td__item_t tmp = *it;
         memset(&tmp.c, 0, sizeof tmp.c);
+        tmp.len = it->len - offset;
         int rc = s_split_content(it, &tmp, offset);
         if (rc != 0)
             return rc;

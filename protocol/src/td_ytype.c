@@ -46,6 +46,7 @@ void td__ytype_free(td_ytype_t *t)
     free(t->vals);
     free(t->starts);
     td__u64map_fini(&t->kindex);
+    free(t->markers);
     free(t->node_name);
     free(t);
 }
@@ -120,13 +121,10 @@ td_ytype_t *td__ydoc_root_by_name(td_ydoc_t *doc, const char *name, size_t n, bo
     td__key_t *key = td__ydoc_key(doc, name, n);
     if (key == NULL)
         return NULL;
-    size_t *at = td__u64map_get(&doc->root_index, (uintptr_t)key);
-    if (at)
-        return doc->roots[*at];
-    if (!create)
-        return NULL;
+    if (key->root || !create)
+        return key->root;
     if (doc->nroots == doc->caproots) {
-        size_t nc = doc->caproots ? doc->caproots * 2 : 8;
+        size_t nc = doc->caproots ? doc->caproots * 2 : 4;
         td_ytype_t **nr = realloc(doc->roots, nc * sizeof *nr);
         if (nr == NULL)
             return NULL;
@@ -134,9 +132,10 @@ td_ytype_t *td__ydoc_root_by_name(td_ydoc_t *doc, const char *name, size_t n, bo
         doc->caproots = nc;
     }
     td_ytype_t *t = td__ytype_new(doc, TD_YTYPE_UNDEFINED, NULL, 0);
-    if (t == NULL || td__u64map_put(&doc->root_index, (uintptr_t)key, doc->nroots) != 0)
+    if (t == NULL)
         return NULL;
     t->name = key;
+    key->root = t;
     doc->roots[doc->nroots++] = t;
     return t;
 }
@@ -476,6 +475,10 @@ static bool s_markers_on(const td_ytype_t *t)
 static void s_mark(td_ytype_t *t, td__item_t *it, uint64_t index)
 {
     if (!s_markers_on(t))
+        return;
+    /* Allocated when first needed: most types, and every type of a document that is only read,
+     * never are. A cache, so without memory it just stays empty. */
+    if (t->markers == NULL && (t->markers = malloc(TD__NMARKERS * sizeof *t->markers)) == NULL)
         return;
     td_ydoc_t *doc = t->doc;
     size_t slot = 0;
@@ -1419,23 +1422,28 @@ static json_t *s_string_unit(const td__item_t *it, uint64_t k)
 static json_t *s_type_json(const td_ytype_t *t, int depth);
 
 /* getContent()[k] of an item as JSON; nested types deeper than TD_LIB0_ANY_MAX_DEPTH export as
- * null, so hostile nesting cannot exhaust the stack. */
-static json_t *s_value_json(const td__item_t *it, uint64_t k, int depth)
+ * null, so hostile nesting cannot exhaust the stack. For Any and JSON, *at is the byte offset of
+ * value k and is moved past it, so that reading an item's values in order is one pass over it. */
+static json_t *s_value_json_at(const td__item_t *it, uint64_t k, size_t *at, int depth)
 {
     switch (it->content) {
     case TD_YCONTENT_ANY: {
         td_lib0_dec_t d;
         td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
-        d.pos = td__item_value_offset(it, k);
+        d.pos = *at;
         json_t *v = NULL;
-        return td_lib0_dec_any_json(&d, &v) == 0 ? v : NULL;
+        int rc = td_lib0_dec_any_json(&d, &v);
+        *at = d.pos;
+        return rc == 0 ? v : NULL;
     }
     case TD_YCONTENT_JSON: {
         td_lib0_dec_t d;
         td_lib0_dec_init(&d, it->c.buf.p, it->c.buf.n, NULL);
-        d.pos = td__item_value_offset(it, k);
+        d.pos = *at;
         td_bytes_t s;
-        if (td_lib0_dec_string(&d, &s) != 0)
+        int rc = td_lib0_dec_string(&d, &s);
+        *at = d.pos;
+        if (rc != 0)
             return NULL;
         if (s.len == 9 && memcmp(s.data, "undefined", 9) == 0)
             return json_null();
@@ -1467,6 +1475,13 @@ static json_t *s_value_json(const td__item_t *it, uint64_t k, int depth)
     }
 }
 
+static json_t *s_value_json(const td__item_t *it, uint64_t k, int depth)
+{
+    bool values = it->content == TD_YCONTENT_ANY || it->content == TD_YCONTENT_JSON;
+    size_t at = values ? td__item_value_offset(it, k) : 0;
+    return s_value_json_at(it, k, &at, depth);
+}
+
 json_t *td__item_value_json(const td__item_t *it, uint64_t k)
 {
     return s_value_json(it, k, 0);
@@ -1494,8 +1509,9 @@ static json_t *s_array_json(const td_ytype_t *t, int depth)
     for (const td__item_t *it = t->start; a && it; it = it->right) {
         if (!s_visible(it))
             continue;
+        size_t at = 0;
         for (uint64_t k = 0; k < it->len; k++) {
-            json_t *v = s_value_json(it, k, depth);
+            json_t *v = s_value_json_at(it, k, &at, depth);
             if (v == NULL || json_array_append_new(a, v) != 0) {
                 json_decref(a);
                 return NULL;
@@ -1644,8 +1660,9 @@ static void s_xml_children(s_sb_t *b, const td_ytype_t *t, int depth)
             s_xml_string(b, it->c.type, depth + 1);
             continue;
         }
+        size_t at = 0;
         for (uint64_t k = 0; k < it->len; k++) {
-            json_t *v = s_value_json(it, k, depth);
+            json_t *v = s_value_json_at(it, k, &at, depth);
             if (v)
                 s_sb_value(b, v);
             json_decref(v);

@@ -44,8 +44,6 @@ static size_t s_hash(uint64_t k)
 void td__u64map_fini(td__u64map_t *m)
 {
     free(m->keys);
-    free(m->vals);
-    free(m->used);
     memset(m, 0, sizeof *m);
 }
 
@@ -70,13 +68,13 @@ size_t *td__u64map_get(const td__u64map_t *m, uint64_t key)
 
 static int s_map_grow(td__u64map_t *m)
 {
-    size_t cap = m->cap ? m->cap * 2 : 16;
-    td__u64map_t nm = {calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(size_t)), calloc(cap, 1),
-                       cap, 0};
-    if (!nm.keys || !nm.vals || !nm.used) {
-        td__u64map_fini(&nm);
+    /* Small to start with: most maps (a transaction's clients, a map type's keys) hold a few. */
+    size_t cap = m->cap ? m->cap * 2 : 4;
+    uint8_t *block = calloc(cap, sizeof(uint64_t) + sizeof(size_t) + 1);
+    if (block == NULL)
         return TD_ENOMEM;
-    }
+    td__u64map_t nm = {(uint64_t *)block, (size_t *)(block + cap * sizeof(uint64_t)),
+                       block + cap * (sizeof(uint64_t) + sizeof(size_t)), cap, 0};
     for (size_t i = 0; i < m->cap; i++) {
         if (m->used[i])
             td__u64map_put(&nm, m->keys[i], m->vals[i]);
@@ -434,10 +432,11 @@ td_yds_client_t td_yupdate_ds_client(const td_yupdate_t *self, size_t i)
 /* ---- struct writing -----------------------------------------------------------------------------
  */
 
-size_t td__yvalues_offset(const uint8_t *p, size_t n, uint64_t k, bool json)
+size_t td__yvalues_skip(const uint8_t *p, size_t n, size_t from, uint64_t k, bool json)
 {
     td_lib0_dec_t d;
     td_lib0_dec_init(&d, p, n, NULL);
+    d.pos = from;
     for (uint64_t i = 0; i < k; i++) {
         td_bytes_t b;
         if (json)
@@ -474,7 +473,7 @@ static int s_write_values(td_lib0_enc_t *e, const td_ystruct_t *s, uint64_t offs
     bool json = s->content == TD_YCONTENT_JSON;
     size_t off = voff;
     if (off == SIZE_MAX)
-        off = offset ? td__yvalues_offset(s->data.data, s->data.len, offset, json) : 0;
+        off = offset ? td__yvalues_skip(s->data.data, s->data.len, 0, offset, json) : 0;
     td_lib0_write_varuint(e, s->len - offset);
     if (!canon || json) {
         td_lib0_write_raw(e, s->data.data + off, s->data.len - off);

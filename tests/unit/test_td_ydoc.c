@@ -685,6 +685,34 @@ static void s_test_map_format(void)
     }
 }
 
+/* Every Any or JSON item longer than TD__OFFS_STRIDE has its value offset table, and each entry
+ * of a table is the byte offset of value j * TD__OFFS_STRIDE (td__item_t). */
+static void s_expect_offs(const td_ydoc_t *doc)
+{
+    size_t tables = 0;
+    for (size_t c = 0; c < doc->nclients; c++) {
+        const td__client_t *cl = doc->clients[c];
+        for (size_t i = 0; i < cl->n; i++) {
+            const td__item_t *it = cl->v[i];
+            if (it->kind != TD_YSTRUCT_ITEM ||
+                (it->content != TD_YCONTENT_ANY && it->content != TD_YCONTENT_JSON))
+                continue;
+            bool json = it->content == TD_YCONTENT_JSON;
+            const uint32_t *offs = it->c.buf.offs;
+            TD_ASSERT_EQ(td__yvalues_skip(it->c.buf.p, it->c.buf.n, 0, it->len, json), it->c.buf.n);
+            TD_ASSERT(it->len <= TD__OFFS_STRIDE || offs != NULL);
+            if (offs == NULL)
+                continue;
+            tables++;
+            TD_ASSERT(offs[0] >= (it->len + TD__OFFS_STRIDE - 1) / TD__OFFS_STRIDE);
+            for (uint64_t k = 0; k < it->len; k += TD__OFFS_STRIDE)
+                TD_ASSERT_EQ(offs[1 + k / TD__OFFS_STRIDE],
+                             td__yvalues_skip(it->c.buf.p, it->c.buf.n, 0, k, json));
+        }
+    }
+    TD_ASSERT(tables > 0);
+}
+
 /* Values of an Any item grown by merging one push at a time, then split by inserts and a delete:
  * the per-item value offset table must stay right through merge, split and cut. Expected bytes
  * and JSON from yjs 13.6.33 (clientID 5; push i: "x"+i, {v: i} or i * 1.5 by i % 3; insert(50,
@@ -693,7 +721,11 @@ static void s_test_any_offsets(void)
 {
     td_ydoc_t *doc = td_ydoc_new(NULL, 5);
     td_ytype_t *a = td_ydoc_get(doc, "a", TD_YTYPE_ARRAY);
+    td_lib0_enc_t early; /* the first 20 values, for a peer that receives the rest overlapping */
+    td_lib0_enc_init(&early);
     for (int i = 0; i < 100; i++) {
+        if (i == 20)
+            TD_ASSERT_OK(td_ydoc_encode_state_as_update(doc, NULL, 0, &early, NULL));
         char x[8];
         snprintf(x, sizeof x, "x%d", i);
         json_t *v = i % 3 == 0   ? json_pack("[s]", x)
@@ -723,6 +755,7 @@ static void s_test_any_offsets(void)
     TD_ASSERT(doc_want != NULL);
     sprintf(doc_want, "{\"a\":%s}", want);
     s_expect_json(doc, doc_want);
+    s_expect_offs(doc);
     /* Indexed reads agree with the export. */
     json_t *all = json_loads(want, 0, NULL);
     TD_ASSERT_EQ(td_ytype_len(a), json_array_size(all));
@@ -753,6 +786,17 @@ static void s_test_any_offsets(void)
     s_apply_hex(peer, state);
     s_expect_json(peer, doc_want);
     s_expect_state(peer, state);
+    s_expect_offs(peer);
+    /* A peer that knows the first 20 values cuts them off the struct holding values 15..49. */
+    td_ydoc_t *late = td_ydoc_new(NULL, 7);
+    td_ydoc_get(late, "a", TD_YTYPE_ARRAY);
+    TD_ASSERT_OK(td_ydoc_apply_update(late, early.buf, early.len, NULL, NULL));
+    s_apply_hex(late, state);
+    s_expect_json(late, doc_want);
+    s_expect_state(late, state);
+    s_expect_offs(late);
+    td_lib0_enc_fini(&early);
+    td_ydoc_destroy(&late);
     free(doc_want);
     td_ydoc_destroy(&peer);
     td_ydoc_destroy(&doc);
