@@ -45,7 +45,7 @@
 
 #define S_SERVER_CLIENT 1           /* the relay's own writes after the seed */
 #define S_COMPACT_UPDATES 2000      /* log entries since the last snapshot before compacting */
-#define S_COMPACT_BYTES (8u << 20)  /* or this many logged bytes */
+#define S_COMPACT_BYTES (8u << 20)  /* or this many bytes logged after it */
 #define S_TICK_MS 1000              /* awareness timeouts and disk polling */
 #define S_MAX_AWARENESS 10000       /* entries in one awareness message */
 #define S_MAX_PEER_CLIENTS 64       /* awareness clients one connection may control (a browser: 1) */
@@ -106,7 +106,7 @@ struct td_room {
     /* history */
     uint8_t *seed;       /* the seed update while it is not in the log yet (s_seed_flush) */
     size_t seed_len;
-    size_t log_n, log_bytes;
+    size_t log_n, log_bytes; /* entries in the log (the snapshot first); bytes logged after it */
     uint64_t changes, saved_changes;
     int store_failed;
     s_exec_t *execs;
@@ -239,7 +239,7 @@ static int s_compact(td_room_t *room)
         TD_LOG(TD_LOG_DEBUG, "relay.room", "%s: compacted %zu updates (%zu bytes) into %zu bytes",
                room->path, room->log_n, room->log_bytes, e.len);
         room->log_n = 1;
-        room->log_bytes = e.len;
+        room->log_bytes = 0;
     }
     td_lib0_enc_fini(&e);
     return rc;
@@ -512,6 +512,12 @@ static const char *s_save(td_room_t *room)
 {
     if (room->kind == R_AWARENESS)
         return "skipped";
+    /* The seed's history must not depend on a file that is about to change. */
+    if (s_seed_flush(room) != 0) {
+        room->store_failed = 1;
+        s_mark_flush(room);
+        return "failed";
+    }
     s_sync_disk(room, 0); /* never write over an outside edit: merge it first */
     json_t *content = NULL;
     td_error_t err = {0};
@@ -609,18 +615,18 @@ static int s_replay_one(const void *data, size_t len, void *arg)
 {
     td_room_t *room = arg;
     td_error_t err = {0};
-    room->log_n++;
-    room->log_bytes += len;
+    if (room->log_n++ > 0)
+        room->log_bytes += len; /* after the snapshot */
     return td_ydoc_apply_update(room->doc, data, len, NULL, &err);
 }
 
 /* Seeds a new lineage from the file (deterministic, client 0): the seed is the log's first
  * entry and the file the base (stored now only when small; always when the room unloads). The
  * record (epoch, the seeded file's hash) is written now; the seed itself, megabytes for a big
- * notebook, joins the log at the room's next tick or before anything else is logged, whichever
- * comes first, so that opening does not wait for it. Until then the file is the log: the same
- * bytes always build the same items, and a restart that finds the record with no log reseeds
- * under the same epoch when the file still has that hash (s_resume). */
+ * notebook, joins the log at the room's next tick, before anything else is logged, or before the
+ * room writes the file, whichever comes first, so that opening does not wait for it. Until then
+ * the file is the log: the same bytes always build the same items, and a restart that finds the
+ * record with no log reseeds under the same epoch when the file still has that hash (s_resume). */
 static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
 {
     td_store_t *st = room->r->store;
@@ -644,7 +650,7 @@ static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
         free(room->seed);
         room->seed = td_lib0_enc_steal(&e, &room->seed_len);
         room->log_n = 1;
-        room->log_bytes = room->seed_len;
+        room->log_bytes = 0;
         room->stored_hash[0] = '\0';
         rc = s_set_base(room, f);
         if (rc == 0 && room->seed_len < (1u << 20))

@@ -7,7 +7,11 @@
 //    loads (the page reloads), the PUT then names a new one, and the room holds the new file, not
 //    a mix of two seeds;
 // C. after a tick the seed is ordinary history: a kill -9 and an outside write are merged into the
-//    same lineage.
+//    same lineage;
+// D. a document over the compaction size (a 9 MB output) keeps its updates in the log: only bytes
+//    logged after the snapshot count towards compaction (the seed itself once made every update
+//    re-encode and rewrite the whole document).
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import './skip.mjs';   // exits 77 first when the relay or node_modules is missing
@@ -76,5 +80,22 @@ await main(async () => {
     () => JSON.stringify(ids(c)));
   check(JSON.stringify(ids(c)) === '["c0","c1","c2"]' && !c.closes.some((e) => e.code === 1003), 'C: no 1003, every cell once');
   c.close();
+
+  // D
+  const big = makeNotebook([{ id: 'd0', source: 'x\n', outputs: [{ output_type: 'stream', name: 'stdout', text: 'y'.repeat(9 << 20) }] }]);
+  writeFileSync(join(root, 'd.ipynb'), JSON.stringify(big));
+  const d = await new RoomClient(relay, 'd.ipynb', { passive: true }).open({ timeout: 30000 * SLOW });
+  const e = await new RoomClient(relay, 'd.ipynb', { passive: true }).open({ timeout: 30000 * SLOW });
+  for (let k = 1; k <= 5; k++) {
+    d.model.insertCell(k, { cell_type: 'markdown', id: `d${k}`, source: `edit ${k}`, metadata: {} });
+    await waitFor(() => ids(e).length === k + 1, 10000 * SLOW, `D: edit ${k} fanned out`);
+  }
+  const rows = Number(execFileSync('python3', ['-c',
+    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
+    'print(db.execute("SELECT count(*) FROM yupdates WHERE file_id = ?", (sys.argv[2],)).fetchone()[0])',
+    join(root, '.tandem', 'tandem.sqlite'), d.sessionInfo.fileId]).toString());
+  check(rows >= 6, `D: the seed and the 5 updates are in the log, not compacted at each update (${rows} rows)`);
+  d.close();
+  e.close();
   await relay.stop();
 });
