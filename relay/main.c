@@ -309,7 +309,9 @@ int main(int argc, char **argv)
     /* Blocks of 1 MiB and more (a notebook's bytes, its document update, their frames) are mapped
      * and go back to the system when freed. glibc would raise the threshold after the first such
      * free and keep the next ones in the heap, where an unloaded room's megabytes stay resident. */
+#ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     s_opts_t o = {.port = -1, .offline_grace_s = -1};
     for (int i = 0; i < N_COUNT; i++)
         o.num[i] = NAN;

@@ -1667,6 +1667,13 @@ static int s_ws_fail(struct lws *wsi, td_pss_t *pss, int code, const char *reaso
 {
     TD_LOG(TD_LOG_WARN, "relay.ws", "%s: closing websocket (%d %s)", pss->kernel_id, code,
            reason);
+    /* lws sends the close frame now: nothing of ours may follow it. */
+    pss->closing = 1;
+    td_oq_clear(&pss->q);
+    s_dirty_unlink(pss);
+    td_client_t *c = pss->client;
+    pss->client = NULL;
+    td_client_detach(c, pss);
     td_peer_leave(&pss->peer);
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
     return -1;
@@ -2058,14 +2065,14 @@ int td_http_start(td_relay_t *r, const char *ip, int port, int *bound_port)
     info.retry_and_idle_policy = &s_retry;
     info.max_http_header_data = 16384;
     info.timeout_secs = 30;
-    if (uv_prepare_init(r->loop, &r->ws_flush) != 0)
-        return -1;
-    r->ws_flush.data = r;
-    uv_prepare_start(&r->ws_flush, s_on_flush);
-    uv_unref((uv_handle_t *)&r->ws_flush);
     r->ctx = lws_create_context(&info);
     if (!r->ctx)
         return -1;
+    r->ws_flush.data = r;
+    if (uv_prepare_init(r->loop, &r->ws_flush) != 0 ||
+        uv_prepare_start(&r->ws_flush, s_on_flush) != 0)
+        return -1;
+    uv_unref((uv_handle_t *)&r->ws_flush);
     struct lws_vhost *vh = lws_get_vhost_by_name(r->ctx, "default");
     *bound_port = vh ? lws_get_vhost_listen_port(vh) : port;
     return 0;

@@ -7,11 +7,13 @@
  *  - Durable before visible. Every transaction on the document (a peer's update, a save marker, an
  *    outside edit merged from disk, an execution output) is appended to the log inside the relay's
  *    group transaction; nothing that carries document state (fan-out, step2) is queued to any
- *    socket until that transaction has committed (the uv_check after each loop turn).
+ *    socket until that transaction has committed (the uv_check after each loop turn). The one
+ *    exception is a fresh seed, which the file reproduces: it is logged lazily (s_seed).
  *  - One lineage per history. The room's epoch (the sessionId clients hold) changes only when the
- *    history is re-authored (a first seed, or an unreadable log); a client from another epoch is
- *    closed with 1003 + reloadable, never merged. Seeds are written by client id 0
- *    (deterministic), every later server write by S_SERVER_CLIENT.
+ *    history is re-authored (a first seed, an unreadable log, or a seed lost in a crash that the
+ *    file no longer reproduces); a client from another epoch is closed with 1003 + reloadable,
+ *    never merged. Seeds are written by client id 0 (deterministic), every later server write by
+ *    S_SERVER_CLIENT.
  *  - Outside edits are merged as a three-way minimal diff against the base (the file content the
  *    room last agreed with), never loaded over live history. The base lives in memory while the
  *    room is open; the store gets the hash of every write at once (cheap) and the base content
@@ -28,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "td/td_json.h"
+#include "td/td_sha.h"
 #include "td/td_stamp.h"
 #include "td/td_yrelpos.h"
 #include "td/td_yawareness.h"
@@ -106,6 +109,7 @@ struct td_room {
     /* history */
     uint8_t *seed;       /* the seed update while it is not in the log yet (s_seed_flush) */
     size_t seed_len;
+    char seed_hash[65];  /* its SHA-256, hex */
     size_t log_n, log_bytes; /* entries in the log (the snapshot first); bytes logged after it */
     uint64_t changes, saved_changes;
     int store_failed;
@@ -219,8 +223,6 @@ static int s_compact(td_room_t *room)
     int rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
     if (rc == 0 && e.err)
         rc = TD_ENOMEM;
-    free(room->seed); /* the snapshot holds it */
-    room->seed = NULL;
     if (rc == 0 && (rc = td_store_begin(room->r->store)) == 0) {
         /* The replace is a DELETE then an INSERT inside the group transaction: if the INSERT
          * fails alone, the DELETE must not be committed with the next turn (the log would be
@@ -240,6 +242,9 @@ static int s_compact(td_room_t *room)
                room->path, room->log_n, room->log_bytes, e.len);
         room->log_n = 1;
         room->log_bytes = 0;
+        free(room->seed); /* the snapshot holds it */
+        room->seed = NULL;
+        room->seed_hash[0] = '\0';
     }
     td_lib0_enc_fini(&e);
     return rc;
@@ -438,6 +443,7 @@ static int s_store_base(td_room_t *room)
     snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
     snprintf(rec.base_hash, sizeof rec.base_hash, "%s", room->base_hash);
     snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", room->base_hash);
+    snprintf(rec.seed_hash, sizeof rec.seed_hash, "%s", room->seed_hash);
     rec.base = room->base;
     rec.base_len = room->base_len;
     int rc = td_store_begin(room->r->store) || td_store_ydoc_put(room->r->store, room->file_id, &rec)
@@ -512,8 +518,9 @@ static const char *s_save(td_room_t *room)
 {
     if (room->kind == R_AWARENESS)
         return "skipped";
-    /* The seed's history must not depend on a file that is about to change. */
-    if (s_seed_flush(room) != 0) {
+    /* The seed must be in the log, committed, before the file it was built from changes. A failed
+     * commit rolls back the whole group transaction: marked, this room fails it for every room. */
+    if (room->seed && (s_seed_flush(room) != 0 || td_store_commit(room->r->store) != 0)) {
         room->store_failed = 1;
         s_mark_flush(room);
         return "failed";
@@ -620,16 +627,10 @@ static int s_replay_one(const void *data, size_t len, void *arg)
     return td_ydoc_apply_update(room->doc, data, len, NULL, &err);
 }
 
-/* Seeds a new lineage from the file (deterministic, client 0): the seed is the log's first
- * entry and the file the base (stored now only when small; always when the room unloads). The
- * record (epoch, the seeded file's hash) is written now; the seed itself, megabytes for a big
- * notebook, joins the log at the room's next tick, before anything else is logged, or before the
- * room writes the file, whichever comes first, so that opening does not wait for it. Until then
- * the file is the log: the same bytes always build the same items, and a restart that finds the
- * record with no log reseeds under the same epoch when the file still has that hash (s_resume). */
-static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
+/* Builds the seed from the file (deterministic, client 0) into room->doc and room->seed, with
+ * its SHA-256 in room->seed_hash. 0 or a TD_E* code. */
+static int s_seed_build(td_room_t *room, s_file_t *f, td_error_t *err)
 {
-    td_store_t *st = room->r->store;
     int rc = room->kind == R_NOTEBOOK
                  ? td_ynb_load(room->doc, f->content, err)
                  : td_ytextdoc_load(room->doc, json_string_value(f->content),
@@ -639,28 +640,49 @@ static int s_seed(td_room_t *room, s_file_t *f, td_error_t *err)
     td_lib0_enc_t e;
     td_lib0_enc_init(&e);
     rc = td_ydoc_encode_state_as_update(room->doc, NULL, 0, &e, NULL);
-    if (rc == 0 && e.err)
+    free(room->seed);
+    room->seed = rc == 0 && !e.err ? td_lib0_enc_steal(&e, &room->seed_len) : NULL;
+    td_lib0_enc_fini(&e);
+    if (rc == 0 && !room->seed)
         rc = TD_ENOMEM;
+    if (rc != 0)
+        return rc;
+    uint8_t d[32];
+    td_sha_t sha;
+    td_sha_init(&sha, TD_SHA256);
+    td_sha_update(&sha, room->seed, room->seed_len);
+    td_sha_final(&sha, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(room->seed_hash + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+/* Starts the lineage room->epoch on the seed s_seed_build made: the seed is the log's first entry
+ * and the file the base (stored now only when small; always when the room unloads). The record
+ * (epoch, the file's hash, the seed's hash) is written now; the seed itself, megabytes for a big
+ * notebook, joins the log at the room's next tick, before anything else is logged, or before the
+ * room writes the file, whichever comes first, so that opening does not wait for it. Until then
+ * the file is the log: a restart that finds the record without a log reseeds under the same epoch
+ * when the file and the seed built from it are unchanged (s_resume). 0 or TD_ESTATE. */
+static int s_seed(td_room_t *room, s_file_t *f)
+{
+    td_store_t *st = room->r->store;
     td_store_ydoc_t rec = {.base = NULL};
     snprintf(rec.epoch, sizeof rec.epoch, "%s", room->epoch);
     snprintf(rec.disk_hash, sizeof rec.disk_hash, "%s", f->hash);
-    if (rc == 0 && (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec)))
-        rc = TD_ESTATE;
-    if (rc == 0) {
-        free(room->seed);
-        room->seed = td_lib0_enc_steal(&e, &room->seed_len);
-        room->log_n = 1;
-        room->log_bytes = 0;
-        room->stored_hash[0] = '\0';
-        rc = s_set_base(room, f);
-        if (rc == 0 && room->seed_len < (1u << 20))
-            rc = s_store_base(room);
-    }
-    td_lib0_enc_fini(&e);
+    snprintf(rec.seed_hash, sizeof rec.seed_hash, "%s", room->seed_hash);
+    if (td_store_begin(st) || td_store_ydoc_put(st, room->file_id, &rec))
+        return TD_ESTATE;
+    room->log_n = 1;
+    room->log_bytes = 0;
+    room->stored_hash[0] = '\0';
+    int rc = s_set_base(room, f);
+    if (rc == 0 && room->seed_len < (1u << 20))
+        rc = s_store_base(room);
     return rc;
 }
 
-/* Puts the pending seed into the log (in the group transaction). 0 or TD_ESTATE. */
+/* Puts the pending seed into the log, in the group transaction. 0 or TD_ESTATE. */
 static int s_seed_flush(td_room_t *room)
 {
     if (!room->seed)
@@ -672,6 +694,7 @@ static int s_seed_flush(td_room_t *room)
                  : 0;
     free(room->seed);
     room->seed = NULL;
+    room->seed_hash[0] = '\0';
     return rc;
 }
 
@@ -689,12 +712,14 @@ static int s_resume(td_room_t *room, s_file_t *f, td_error_t *err)
     snprintf(room->epoch, sizeof room->epoch, "%.*s", TD_UUID_LEN, rec.epoch);
     snprintf(room->stored_hash, sizeof room->stored_hash, "%s", rec.base_hash);
     rc = td_store_yupdates_foreach(r->store, room->file_id, s_replay_one, room);
-    if (rc == 0 && room->log_n == 0) {
-        /* Indexed by a session PUT and never opened, or seeded without reaching the log before
-         * a crash: the clients' seed is this file's unless the file has changed since. */
-        if (rec.disk_hash[0] && strcmp(rec.disk_hash, f->hash) != 0)
+    if (rc == 0 && room->log_n == 0 && (rc = s_seed_build(room, f, err)) == 0) {
+        /* Indexed by a session PUT and never opened, or seeded without reaching the log before a
+         * crash: the clients hold this seed unless the file, or the relay that builds it, changed
+         * since; then they must reload. */
+        if (rec.disk_hash[0] && (strcmp(rec.disk_hash, f->hash) != 0 ||
+                                 strcmp(rec.seed_hash, room->seed_hash) != 0))
             td_stamp_uuid(&r->env, room->epoch);
-        rc = s_seed(room, f, err);
+        rc = s_seed(room, f);
     }
     else if (rc == 0 && (rc = td_ydoc_set_client_id(room->doc, S_SERVER_CLIENT)) == 0) {
         if (strcmp(f->hash, rec.disk_hash) == 0) {
@@ -743,7 +768,9 @@ static int s_load(td_room_t *room, char *reason, size_t cap)
     if (rc == TD_ENOENT) {
         td_stamp_uuid(&r->env, room->epoch);
         err = (td_error_t){0};
-        rc = s_seed(room, &f, &err);
+        rc = s_seed_build(room, &f, &err);
+        if (rc == 0)
+            rc = s_seed(room, &f);
         if (rc == 0)
             rc = s_seed_flush(room); /* the unusable log must go now */
     }
@@ -786,10 +813,11 @@ static void s_on_tick(uv_timer_t *t)
     }
     if (room->kind == R_AWARENESS)
         return;
-    if (s_seed_flush(room) != 0) {
-        room->store_failed = 1; /* the commit check closes the room */
-        s_mark_flush(room);
-        return;
+    if (room->seed) {
+        room->store_failed = s_seed_flush(room) != 0;
+        s_mark_flush(room); /* the commit decides for the room: a failed one closes it */
+        if (room->store_failed)
+            return;
     }
     s_sync_disk(room, 0);
 }

@@ -97,6 +97,8 @@ static const char *const s_migrations[TD_STORE_SCHEMA] = {
     "  created TEXT NOT NULL,"
     "  read INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX notifications_user ON notifications (username, id);",
+    /* 3 -> 4: the hash of a room's seed while it is not in the log (rooms log it lazily). */
+    "ALTER TABLE ydocs ADD COLUMN seed_hash TEXT NOT NULL DEFAULT '';",
 };
 
 enum {
@@ -122,10 +124,11 @@ static const char *const s_sql[Q_COUNT] = {
     /* A rename moves the path and everything under it (a folder). */
     "UPDATE files SET path = ?2 || substr(path, length(?1) + 1)"
     " WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
-    "SELECT epoch, base, base_hash, disk_hash FROM ydocs WHERE file_id = ?1",
+    "SELECT epoch, base, base_hash, disk_hash, seed_hash FROM ydocs WHERE file_id = ?1",
     "SELECT epoch FROM ydocs WHERE file_id = ?1",
-    "INSERT INTO ydocs (file_id, epoch, base, base_hash, disk_hash) VALUES (?1, ?2, ?3, ?4, ?5)"
-    " ON CONFLICT (file_id) DO UPDATE SET epoch = ?2, base = ?3, base_hash = ?4, disk_hash = ?5",
+    "INSERT INTO ydocs (file_id, epoch, base, base_hash, disk_hash, seed_hash)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (file_id) DO UPDATE"
+    " SET epoch = ?2, base = ?3, base_hash = ?4, disk_hash = ?5, seed_hash = ?6",
     "UPDATE ydocs SET disk_hash = ?2 WHERE file_id = ?1",
     "INSERT INTO yupdates (file_id, data) VALUES (?1, ?2)",
     "SELECT data FROM yupdates WHERE file_id = ?1 ORDER BY seq",
@@ -385,6 +388,7 @@ int td_store_ydoc_get(td_store_t *self, const char *file_id, td_store_ydoc_t *ou
             s_col(st, 0, out->epoch, sizeof out->epoch);
             s_col(st, 2, out->base_hash, sizeof out->base_hash);
             s_col(st, 3, out->disk_hash, sizeof out->disk_hash);
+            s_col(st, 4, out->seed_hash, sizeof out->seed_hash);
         }
     }
     sqlite3_reset(st);
@@ -400,6 +404,7 @@ int td_store_ydoc_put(td_store_t *self, const char *file_id, const td_store_ydoc
     sqlite3_bind_blob(st, 3, rec->base ? rec->base : "", (int)rec->base_len, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, rec->base_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, rec->disk_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, rec->seed_hash, -1, SQLITE_STATIC);
     return s_run(st) == SQLITE_DONE ? 0 : TD_ESTATE;
 }
 

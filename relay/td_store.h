@@ -13,7 +13,7 @@
 
 typedef struct td_store td_store_t;
 
-#define TD_STORE_SCHEMA 3 /* the version this build writes */
+#define TD_STORE_SCHEMA 4 /* the version this build writes */
 
 /* Opens (creating or migrating) the store at path. NULL on failure, with err saying why (a
  * newer schema than TD_STORE_SCHEMA is refused); caller owns. */
@@ -64,13 +64,15 @@ int td_store_file_move(td_store_t *self, const char *from, const char *to);
 
 /* A room's record. base is the file content a three-way merge starts from (notebook JSON or
  * text) with base_hash the file's hash when it held that content; disk_hash is the hash of what
- * the relay last wrote or read (base is current when the two are equal). */
+ * the relay last wrote or read (base is current when the two are equal); seed_hash is the SHA-256
+ * of the seed update built from the file while that seed is not in the log yet, else "". */
 typedef struct td_store_ydoc {
     char epoch[64];
     char *base; /* td_store_ydoc_get: malloc'd, NUL-terminated, caller frees */
     size_t base_len;
     char base_hash[80];
     char disk_hash[80];
+    char seed_hash[80];
 } td_store_ydoc_t;
 
 /* Copies a room's lineage epoch into epoch (cap bytes). 0, TD_ENOENT, TD_E2BIG or TD_ESTATE. */

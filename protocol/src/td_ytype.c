@@ -476,8 +476,8 @@ static void s_mark(td_ytype_t *t, td__item_t *it, uint64_t index)
 {
     if (!s_markers_on(t))
         return;
-    /* Allocated when first needed: most types, and every type of a document that is only read,
-     * never are. A cache, so without memory it just stays empty. */
+    /* Allocated when first needed: most types, and every type of a document that is only
+     * exported, never are. A cache, so without memory it just stays empty. */
     if (t->markers == NULL && (t->markers = malloc(TD__NMARKERS * sizeof *t->markers)) == NULL)
         return;
     td_ydoc_t *doc = t->doc;

@@ -6,6 +6,8 @@
 // B. file changed while the relay was down: the old sessionId is refused with 1003 when the room
 //    loads (the page reloads), the PUT then names a new one, and the room holds the new file, not
 //    a mix of two seeds;
+// E. (after B) the file is unchanged but this relay builds another seed from it (an upgrade; here
+//    the record's seed hash is altered while the relay is down): a new sessionId as in B;
 // C. after a tick the seed is ordinary history: a kill -9 and an outside write are merged into the
 //    same lineage;
 // D. a document over the compaction size (a 9 MB output) keeps its updates in the log: only bytes
@@ -24,6 +26,11 @@ const ARGS = ['--file-poll-interval', String(TICK_S)];
 const nb = (ids) => JSON.stringify(makeNotebook(ids.map((id) => ({ id, source: `line-${id}\n` }))));
 const ids = (c) => c.model.cells.map((x) => x.id);
 const once = (list) => new Set(list).size === list.length;
+// Rows in a room's log (read beside the running relay: SQLite WAL readers do not block it).
+const logRows = (root, fileId) => Number(execFileSync('python3', ['-c',
+  'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
+  'print(db.execute("SELECT count(*) FROM yupdates WHERE file_id = ?", (sys.argv[2],)).fetchone()[0])',
+  join(root, '.tandem', 'tandem.sqlite'), fileId]).toString());
 
 async function observe(r, path, want, what) {
   const o = await new RoomClient(r, path, { passive: true }).open();
@@ -40,6 +47,7 @@ await main(async () => {
   const a = await new RoomClient(relay, 'a.ipynb', { passive: true, maxBackoffTime: 200 }).open();
   check(JSON.stringify(ids(a)) === '["a0","a1","a2"]', 'A: the first open holds the file');
   const sidA = a.sessionInfo.sessionId;
+  check(logRows(root, a.sessionInfo.fileId) === 0, 'A: the open answered before its seed was logged');
   await relay.kill9();
   a.model.insertCell(3, { cell_type: 'code', id: 'a3', source: 'line-a3\n', metadata: {} });
   relay = await startRelay({ root, args: ARGS, token: relay.token });
@@ -64,6 +72,22 @@ await main(async () => {
   const putB = await relay.session('b.ipynb');
   check(putB.status === 200 && putB.json.sessionId !== sidB, 'B: the file changed before the seed was logged: a new sessionId');
   await observe(relay, 'b.ipynb', ['n0', 'n1', 'n2'], 'B: the room holds the new file alone');
+
+  // E
+  writeFileSync(join(root, 'e.ipynb'), nb(['e0', 'e1']));
+  const eo = await new RoomClient(relay, 'e.ipynb', { passive: true, maxBackoffTime: 200 }).open();
+  const sidE = eo.sessionInfo.sessionId;
+  await relay.kill9();
+  execFileSync('python3', ['-c', 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
+    'db.execute("UPDATE ydocs SET seed_hash = ? WHERE file_id = ?", ("0" * 64, sys.argv[2])); db.commit()',
+    join(root, '.tandem', 'tandem.sqlite'), eo.sessionInfo.fileId]);
+  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  eo.reconnectTo(relay);
+  await waitFor(() => eo.closes.some((x) => x.code === 1003), 10000 * SLOW, 'E: another seed from the same file: 1003');
+  eo.close();
+  const putE = await relay.session('e.ipynb');
+  check(putE.status === 200 && putE.json.sessionId !== sidE, 'E: a new sessionId');
+  await observe(relay, 'e.ipynb', ['e0', 'e1'], 'E: the room holds the file');
 
   // C
   writeFileSync(join(root, 'c.ipynb'), nb(['c0', 'c1']));
@@ -90,10 +114,7 @@ await main(async () => {
     d.model.insertCell(k, { cell_type: 'markdown', id: `d${k}`, source: `edit ${k}`, metadata: {} });
     await waitFor(() => ids(e).length === k + 1, 10000 * SLOW, `D: edit ${k} fanned out`);
   }
-  const rows = Number(execFileSync('python3', ['-c',
-    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
-    'print(db.execute("SELECT count(*) FROM yupdates WHERE file_id = ?", (sys.argv[2],)).fetchone()[0])',
-    join(root, '.tandem', 'tandem.sqlite'), d.sessionInfo.fileId]).toString());
+  const rows = logRows(root, d.sessionInfo.fileId);
   check(rows >= 6, `D: the seed and the 5 updates are in the log, not compacted at each update (${rows} rows)`);
   d.close();
   e.close();

@@ -87,6 +87,7 @@ static void s_rooms(const char *path)
     rec.base_len = 2;
     snprintf(rec.base_hash, sizeof rec.base_hash, "h1");
     snprintf(rec.disk_hash, sizeof rec.disk_hash, "h1");
+    snprintf(rec.seed_hash, sizeof rec.seed_hash, "s1");
     TD_ASSERT_OK(td_store_begin(st));
     TD_ASSERT_OK(td_store_ydoc_put(st, "id-1", &rec));
     TD_ASSERT_OK(td_store_yupdate_add(st, "id-1", (const uint8_t *)"u1", 2));
@@ -103,6 +104,7 @@ static void s_rooms(const char *path)
     TD_ASSERT_EQ(got.base_len, 2);
     TD_ASSERT_STR_EQ(got.base_hash, "h1");
     TD_ASSERT_STR_EQ(got.disk_hash, "h1");
+    TD_ASSERT_STR_EQ(got.seed_hash, "s1");
     free(got.base);
     s_log_t log = {0};
     TD_ASSERT_OK(td_store_yupdates_foreach(st, "id-1", s_log, &log));
