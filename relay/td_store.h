@@ -64,8 +64,8 @@ int td_store_file_move(td_store_t *self, const char *from, const char *to);
 
 /* A room's record. base is the file content a three-way merge starts from (notebook JSON or
  * text) with base_hash the file's hash when it held that content; disk_hash is the hash of what
- * the relay last wrote or read (base is current when the two are equal); seed_hash is the SHA-256
- * of the seed update built from the file while that seed is not in the log yet, else "". */
+ * the relay last wrote or read (base is current when the two are equal); seed_hash is a digest of
+ * the seed update built from the file while that seed is not in the log yet, else "". */
 typedef struct td_store_ydoc {
     char epoch[64];
     char *base; /* td_store_ydoc_get: malloc'd, NUL-terminated, caller frees */

@@ -79,7 +79,7 @@ await main(async () => {
   const sidE = eo.sessionInfo.sessionId;
   await relay.kill9();
   execFileSync('python3', ['-c', 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
-    'db.execute("UPDATE ydocs SET seed_hash = ? WHERE file_id = ?", ("0" * 64, sys.argv[2])); db.commit()',
+    'db.execute("UPDATE ydocs SET seed_hash = ? WHERE file_id = ?", ("0" * 16, sys.argv[2])); db.commit()',
     join(root, '.tandem', 'tandem.sqlite'), eo.sessionInfo.fileId]);
   relay = await startRelay({ root, args: ARGS, token: relay.token });
   eo.reconnectTo(relay);
