@@ -1620,17 +1620,24 @@ static void s_dirty_unlink(td_pss_t *ws)
     ws->dirty_prev = NULL;
 }
 
+/* The socket takes no more frames: its queue is dropped and its kernel session let go. */
+static void s_ws_stop(td_pss_t *ws)
+{
+    ws->closing = 1;
+    td_oq_clear(&ws->q);
+    s_dirty_unlink(ws);
+    td_client_t *c = ws->client;
+    ws->client = NULL;
+    td_client_detach(c, ws);
+}
+
 void td_ws_close(td_pss_t *ws, int code, const char *reason)
 {
     if (ws->closing)
         return;
-    ws->closing = 1;
+    s_ws_stop(ws);
     ws->close_code = code;
     snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason);
-    td_oq_clear(&ws->q);
-    td_client_t *c = ws->client;
-    ws->client = NULL;
-    td_client_detach(c, ws);
     /* A room peer stays in its room (receiving nothing) until the socket is gone: rooms walk
      * their peer lists while sending, and a send may close a slow peer. */
     TD_LOG(TD_LOG_INFO, "relay.ws", "%s: closing websocket (%d %s)", ws->kernel_id, code, reason);
@@ -1667,13 +1674,7 @@ static int s_ws_fail(struct lws *wsi, td_pss_t *pss, int code, const char *reaso
 {
     TD_LOG(TD_LOG_WARN, "relay.ws", "%s: closing websocket (%d %s)", pss->kernel_id, code,
            reason);
-    /* lws sends the close frame now: nothing of ours may follow it. */
-    pss->closing = 1;
-    td_oq_clear(&pss->q);
-    s_dirty_unlink(pss);
-    td_client_t *c = pss->client;
-    pss->client = NULL;
-    td_client_detach(c, pss);
+    s_ws_stop(pss); /* lws sends the close frame now: nothing of ours may follow it */
     td_peer_leave(&pss->peer);
     lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
     return -1;

@@ -41,6 +41,25 @@ async function observe(r, path, want, what) {
 await main(async () => {
   relay = await startRelay({ args: ARGS });
   const root = relay.root;
+  const restart = async () => { relay = await startRelay({ root, args: ARGS, token: relay.token }); };
+
+  // A client opens `name` (cells `first`), the relay is killed before the seed is logged, and
+  // `meanwhile` changes something on disk: on restart the client is refused with 1003, the PUT
+  // names a new sessionId, and the room holds `want` alone.
+  async function newLineage(tag, name, first, meanwhile, want, why) {
+    writeFileSync(join(root, name), nb(first));
+    const cl = await new RoomClient(relay, name, { passive: true, maxBackoffTime: 200 }).open();
+    const sid = cl.sessionInfo.sessionId;
+    await relay.kill9();
+    meanwhile(cl.sessionInfo.fileId);
+    await restart();
+    cl.reconnectTo(relay);
+    await waitFor(() => cl.closes.some((x) => x.code === 1003), 10000 * SLOW, `${tag}: the old sessionId is refused with 1003`);
+    cl.close();
+    const put = await relay.session(name);
+    check(put.status === 200 && put.json.sessionId !== sid, `${tag}: ${why}: a new sessionId`);
+    await observe(relay, name, want, `${tag}: the room holds the file alone`);
+  }
 
   // A
   writeFileSync(join(root, 'a.ipynb'), nb(['a0', 'a1', 'a2']));
@@ -50,7 +69,7 @@ await main(async () => {
   check(logRows(root, a.sessionInfo.fileId) === 0, 'A: the open answered before its seed was logged');
   await relay.kill9();
   a.model.insertCell(3, { cell_type: 'code', id: 'a3', source: 'line-a3\n', metadata: {} });
-  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  await restart();
   const putA = await relay.session('a.ipynb');
   check(putA.status === 200 && putA.json.sessionId === sidA, `A: same sessionId after kill -9 before the seed was logged (${putA.status})`);
   a.reconnectTo(relay);
@@ -60,34 +79,14 @@ await main(async () => {
   a.close();
 
   // B
-  writeFileSync(join(root, 'b.ipynb'), nb(['b0', 'b1']));
-  const b = await new RoomClient(relay, 'b.ipynb', { passive: true, maxBackoffTime: 200 }).open();
-  const sidB = b.sessionInfo.sessionId;
-  await relay.kill9();
-  writeFileSync(join(root, 'b.ipynb'), nb(['n0', 'n1', 'n2']));
-  relay = await startRelay({ root, args: ARGS, token: relay.token });
-  b.reconnectTo(relay);
-  await waitFor(() => b.closes.some((e) => e.code === 1003), 10000 * SLOW, 'B: the old sessionId is refused with 1003');
-  b.close();
-  const putB = await relay.session('b.ipynb');
-  check(putB.status === 200 && putB.json.sessionId !== sidB, 'B: the file changed before the seed was logged: a new sessionId');
-  await observe(relay, 'b.ipynb', ['n0', 'n1', 'n2'], 'B: the room holds the new file alone');
+  await newLineage('B', 'b.ipynb', ['b0', 'b1'], () => writeFileSync(join(root, 'b.ipynb'), nb(['n0', 'n1', 'n2'])),
+    ['n0', 'n1', 'n2'], 'the file changed before the seed was logged');
 
   // E
-  writeFileSync(join(root, 'e.ipynb'), nb(['e0', 'e1']));
-  const eo = await new RoomClient(relay, 'e.ipynb', { passive: true, maxBackoffTime: 200 }).open();
-  const sidE = eo.sessionInfo.sessionId;
-  await relay.kill9();
-  execFileSync('python3', ['-c', 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
+  await newLineage('E', 'e.ipynb', ['e0', 'e1'], (fileId) => execFileSync('python3', ['-c',
+    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
     'db.execute("UPDATE ydocs SET seed_hash = ? WHERE file_id = ?", ("0" * 16, sys.argv[2])); db.commit()',
-    join(root, '.tandem', 'tandem.sqlite'), eo.sessionInfo.fileId]);
-  relay = await startRelay({ root, args: ARGS, token: relay.token });
-  eo.reconnectTo(relay);
-  await waitFor(() => eo.closes.some((x) => x.code === 1003), 10000 * SLOW, 'E: another seed from the same file: 1003');
-  eo.close();
-  const putE = await relay.session('e.ipynb');
-  check(putE.status === 200 && putE.json.sessionId !== sidE, 'E: a new sessionId');
-  await observe(relay, 'e.ipynb', ['e0', 'e1'], 'E: the room holds the file');
+    join(root, '.tandem', 'tandem.sqlite'), fileId]), ['e0', 'e1'], 'another seed from the same file');
 
   // C
   writeFileSync(join(root, 'c.ipynb'), nb(['c0', 'c1']));
@@ -96,7 +95,7 @@ await main(async () => {
   await sleep((TICK_S + 1.5) * 1000);
   await relay.kill9();
   writeFileSync(join(root, 'c.ipynb'), nb(['c0', 'c1', 'c2']));
-  relay = await startRelay({ root, args: ARGS, token: relay.token });
+  await restart();
   const putC = await relay.session('c.ipynb');
   check(putC.status === 200 && putC.json.sessionId === sidC, 'C: the seed was logged at the tick: same sessionId');
   c.reconnectTo(relay);

@@ -863,6 +863,20 @@ static char *s_apply_order(const s_ups_t *u, const size_t *order, size_t n, cons
     return hex;
 }
 
+/* The three orders of u's updates give the same content (want) and the same state. */
+static void s_expect_orders(const s_ups_t *u, const size_t *o1, const size_t *o2,
+                            const size_t *o3, size_t n, const char *want)
+{
+    char *a = s_apply_order(u, o1, n, want);
+    char *b = s_apply_order(u, o2, n, want);
+    char *c = s_apply_order(u, o3, n, want);
+    TD_ASSERT_STR_EQ(a, b);
+    TD_ASSERT_STR_EQ(a, c);
+    free(a);
+    free(b);
+    free(c);
+}
+
 /* Conflict scans longer than the 32 items a scan checks without its index, in several arrival
  * orders: many clients setting one map key (the key's chain grows at both ends, so its cached
  * first item must follow: checked on the chain itself, since the map's value and the encoding
@@ -885,14 +899,7 @@ static void s_test_long_scans(void)
         rev[i] = maps.n - 1 - i;
         mix[i] = (i * 37) % maps.n; /* 37 and 60 are coprime: a permutation */
     }
-    char *a = s_apply_order(&maps, fwd, maps.n, "{\"m\":{\"v\":60}}");
-    char *b = s_apply_order(&maps, rev, maps.n, "{\"m\":{\"v\":60}}");
-    char *c = s_apply_order(&maps, mix, maps.n, "{\"m\":{\"v\":60}}");
-    TD_ASSERT_STR_EQ(a, b);
-    TD_ASSERT_STR_EQ(a, c);
-    free(a);
-    free(b);
-    free(c);
+    s_expect_orders(&maps, fwd, rev, mix, maps.n, "{\"m\":{\"v\":60}}");
     for (size_t i = 0; i < maps.n; i++)
         free(maps.v[i]);
 
@@ -929,14 +936,7 @@ static void s_test_long_scans(void)
         backwards[1 + 2 * k] = 2 * (K - k) - 1;
         backwards[2 + 2 * k] = 2 * (K - k);
     }
-    a = s_apply_order(&txt, by_client, n, want);
-    b = s_apply_order(&txt, xs_first, n, want);
-    c = s_apply_order(&txt, backwards, n, want);
-    TD_ASSERT_STR_EQ(a, b);
-    TD_ASSERT_STR_EQ(a, c);
-    free(a);
-    free(b);
-    free(c);
+    s_expect_orders(&txt, by_client, xs_first, backwards, n, want);
     for (size_t i = 0; i < txt.n; i++)
         free(txt.v[i]);
 }
